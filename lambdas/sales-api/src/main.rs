@@ -1,0 +1,35 @@
+//! `sales-api`: API Gateway (HTTP API) → sell, read inventory and factory orders, admin.
+//! Builds its dependencies once at init, then serves `inventory::api::handle`.
+
+use inventory::api::{AdminToken, Api, handle};
+use inventory::capture::LogLineSink;
+use inventory::config::{Env, admin_token_from_env, aws_config, database_from_env};
+use inventory::messaging::SnsPublisher;
+use lambda_http::{Error, service_fn};
+use std::convert::Infallible;
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    inventory::telemetry::init("sales-api");
+    inventory::metrics::init("sales-api");
+    let env = Env;
+    let sdk = aws_config().await;
+    let store = database_from_env(&env, Some(&sdk), 2).await?;
+    let topic_arn = env.required("STOCKOUT_TOPIC_ARN")?;
+    let admin = admin_token_from_env(&env, Some(&sdk)).await?;
+    let api = Api {
+        service: "sales-api",
+        store,
+        publisher: Some(Arc::new(SnsPublisher::from_sdk(&sdk, topic_arn))),
+        admin: Some(AdminToken::new(&admin)),
+        callbacks: None,
+        capture: Arc::new(LogLineSink::default()),
+        public_routes: true,
+    };
+    let api = &api;
+    lambda_http::run(service_fn(move |req| async move {
+        Ok::<_, Infallible>(inventory::metrics::flushed(handle(api, req)).await)
+    }))
+    .await
+}
