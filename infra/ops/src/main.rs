@@ -1,0 +1,856 @@
+//! `donut-ops`: the operator's commands for the donut pipeline.
+//!
+//! Against the local stack (default, `--url http://127.0.0.1:3000`) it speaks to the stack's
+//! `/ops/*` routes. With `--aws` it works on a deployed stack with the caller's AWS credentials:
+//! the factory-orders DLQ through SQS (`ReceiveMessage` with `VisibilityTimeout=0` to look,
+//! `StartMessageMoveTask` to redrive) and the orders through the database (`DATABASE_URL`, or
+//! `DB_SECRET_ARN` + `DB_HOST` + `DB_NAME`), publishing retries to `STOCKOUT_TOPIC_ARN`.
+//!
+//! Exit status: 0 done, 1 failed (the reason on stderr), 2 usage error, 3 `alarms --check`
+//! found an alarm in ALARM.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use devstack::ops;
+use inventory::messaging::{DynPublisher, SnsPublisher};
+use inventory::store::DynStore;
+use serde_json::{Value, json};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(name = "donut-ops", version, about = "Operate the donut pipeline: DLQ, factory orders, SKU history, alarms", long_about = None)]
+struct Cli {
+    /// Base URL of the local stack (devstack).
+    #[arg(
+        long,
+        env = "DONUT_OPS_URL",
+        default_value = "http://127.0.0.1:3000",
+        global = true
+    )]
+    url: String,
+    /// Work on a deployed stack instead (AWS credentials from the usual chain; see --dlq-url,
+    /// --queue-arn, --topic-arn and DATABASE_URL).
+    #[arg(long, global = true)]
+    aws: bool,
+    /// With --aws: URL of the factory-orders DLQ (stack output FactoryOrdersDlqUrl).
+    #[arg(long, env = "FACTORY_ORDERS_DLQ_URL", global = true)]
+    dlq_url: Option<String>,
+    /// With --aws: ARN of the factory-orders queue, the redrive destination (stack output
+    /// FactoryOrdersQueueArn; default: the queue the messages came from).
+    #[arg(long, env = "FACTORY_ORDERS_QUEUE_ARN", global = true)]
+    queue_arn: Option<String>,
+    /// With --aws: the stock-out topic an order retry publishes to (stack output StockOutTopicArn).
+    #[arg(long, env = "STOCKOUT_TOPIC_ARN", global = true)]
+    topic_arn: Option<String>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = Output::Table, global = true)]
+    output: Output,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The factory-orders dead-letter queue.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+    /// Factory orders.
+    Orders {
+        #[command(subcommand)]
+        command: OrdersCommand,
+    },
+    /// A product's story.
+    Sku {
+        #[command(subcommand)]
+        command: SkuCommand,
+    },
+    /// The pipeline's alarms.
+    Alarms {
+        /// Exit with status 3 when an alarm is in ALARM.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqCommand {
+    /// Lists the messages in the DLQ, each explained (its order's state and last error).
+    List {
+        /// With --aws: at most this many messages.
+        #[arg(long, default_value_t = 100)]
+        max: usize,
+    },
+    /// Moves every DLQ message back to the factory-orders queue.
+    Redrive {
+        /// With --aws: wait for the move task to finish.
+        #[arg(long)]
+        wait: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Status {
+    Failed,
+    Stuck,
+    Pending,
+    Requested,
+    Fulfilled,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Failed => "failed",
+            Status::Stuck => "stuck",
+            Status::Pending => "pending",
+            Status::Requested => "requested",
+            Status::Fulfilled => "fulfilled",
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum OrdersCommand {
+    /// Lists orders: failed ones, or stuck ones (pending/requested with no change for a while).
+    List {
+        #[arg(long, value_enum, default_value_t = Status::Failed)]
+        status: Status,
+        /// For --status stuck: unchanged for at least this many seconds.
+        #[arg(long, default_value_t = 60)]
+        older_than_secs: u64,
+    },
+    /// Retries an order: reopens a failed one and publishes a new stock-out event for it (same
+    /// order id, so the factory's idempotency key is the same).
+    Retry { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum SkuCommand {
+    /// Sales, restocks, ledger and factory orders (with transitions) of a SKU.
+    History {
+        sku: String,
+        /// Sales counted over the last this many hours.
+        #[arg(long, default_value_t = 24)]
+        since_hours: i64,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Failed(String),
+    #[error("{0}")]
+    Alarm(String),
+}
+
+impl From<ops::OpsError> for Failure {
+    fn from(e: ops::OpsError) -> Self {
+        Failure::Failed(e.to_string())
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let output = cli.output;
+    match run(cli).await {
+        Ok((value, table)) => {
+            print(output, &value, &table);
+            ExitCode::SUCCESS
+        }
+        Err((Failure::Alarm(why), Some((value, table)))) => {
+            print(output, &value, &table);
+            eprintln!("donut-ops: {why}");
+            ExitCode::from(3)
+        }
+        Err((e, _)) => {
+            eprintln!("donut-ops: {e}");
+            ExitCode::from(match e {
+                Failure::Usage(_) => 2,
+                _ => 1,
+            })
+        }
+    }
+}
+
+fn print(output: Output, value: &Value, table: &str) {
+    match output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        ),
+        Output::Table => print!("{table}"),
+    }
+}
+
+type Rendered = (Value, String);
+
+async fn run(cli: Cli) -> Result<Rendered, (Failure, Option<Rendered>)> {
+    let value = if cli.aws {
+        aws::run(&cli).await
+    } else {
+        local(&cli).await
+    }
+    .map_err(|e| (e, None))?;
+    let table = render(&cli.command, &value);
+    if let Command::Alarms { check: true } = cli.command {
+        let firing: Vec<&str> = value["alarms"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["state"] == "ALARM")
+            .filter_map(|a| a["name"].as_str())
+            .collect();
+        if !firing.is_empty() {
+            let why = format!("in ALARM: {}", firing.join(", "));
+            return Err((Failure::Alarm(why), Some((value, table))));
+        }
+    }
+    Ok((value, table))
+}
+
+// ---- local stack --------------------------------------------------------------------------
+
+async fn local(cli: &Cli) -> Result<Value, Failure> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| Failure::Failed(e.to_string()))?;
+    let base = cli.url.trim_end_matches('/');
+    let (method, path) = match &cli.command {
+        Command::Dlq {
+            command: DlqCommand::List { .. },
+        } => ("GET", "/ops/dlq".to_owned()),
+        Command::Dlq {
+            command: DlqCommand::Redrive { .. },
+        } => ("POST", "/ops/dlq/redrive".to_owned()),
+        Command::Orders {
+            command:
+                OrdersCommand::List {
+                    status,
+                    older_than_secs,
+                },
+        } => (
+            "GET",
+            format!(
+                "/ops/factory-orders?status={}&older_than_secs={older_than_secs}",
+                status.as_str()
+            ),
+        ),
+        Command::Orders {
+            command: OrdersCommand::Retry { id },
+        } => (
+            "POST",
+            format!("/ops/factory-orders/{}/retry", segment(id)?),
+        ),
+        Command::Sku {
+            command: SkuCommand::History { sku, since_hours },
+        } => (
+            "GET",
+            format!(
+                "/ops/skus/{}/history?since_hours={since_hours}",
+                segment(sku)?
+            ),
+        ),
+        Command::Alarms { .. } => ("GET", "/ops/alarms".to_owned()),
+    };
+    let url = format!("{base}{path}");
+    let req = if method == "POST" {
+        http.post(&url)
+    } else {
+        http.get(&url)
+    };
+    let res = req.send().await.map_err(|e| {
+        Failure::Failed(format!(
+            "cannot reach the local stack at {base} ({}); is devstack running? (--url / DONUT_OPS_URL)",
+            e.without_url()
+        ))
+    })?;
+    let status = res.status();
+    let text = res
+        .text()
+        .await
+        .map_err(|e| Failure::Failed(e.without_url().to_string()))?;
+    let body: Value = serde_json::from_str(&text).map_err(|_| {
+        Failure::Failed(format!(
+            "{method} {path}: {status}, not JSON: {}",
+            text.chars().take(200).collect::<String>()
+        ))
+    })?;
+    if !status.is_success() {
+        let msg = body["message"].as_str().unwrap_or("no message");
+        return Err(Failure::Failed(format!(
+            "{method} {path}: {} {}",
+            status.as_u16(),
+            msg
+        )));
+    }
+    Ok(body)
+}
+
+/// A path segment: ids and SKUs are checked by the server, but nothing here may change the path.
+fn segment(s: &str) -> Result<&str, Failure> {
+    if s.is_empty()
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        || s == "."
+        || s == ".."
+    {
+        return Err(Failure::Usage(format!(
+            "{s:?} is not a valid id or SKU ([A-Za-z0-9._-])"
+        )));
+    }
+    Ok(s)
+}
+
+// ---- AWS ----------------------------------------------------------------------------------
+
+mod aws {
+    use super::*;
+    use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+
+    fn sqs_error<E: std::error::Error>(what: &str, e: E) -> Failure {
+        Failure::Failed(format!(
+            "{what}: {}",
+            aws_sdk_sqs::error::DisplayErrorContext(&e)
+        ))
+    }
+
+    fn need<'a>(
+        v: &'a Option<String>,
+        flag: &str,
+        env: &str,
+        output: &str,
+    ) -> Result<&'a str, Failure> {
+        v.as_deref().ok_or_else(|| {
+            Failure::Usage(format!(
+                "--aws needs {flag} (or {env}): the stack output {output}"
+            ))
+        })
+    }
+
+    async fn store(sdk: &aws_config::SdkConfig) -> Result<DynStore, Failure> {
+        inventory::config::database_from_env(&inventory::config::Env, Some(sdk), 2)
+            .await
+            .map_err(|e| {
+                Failure::Usage(format!(
+                    "the database: {e} (set DATABASE_URL=mysql://user:pass@host:3306/donuts, or DB_SECRET_ARN, DB_HOST and DB_NAME)"
+                ))
+            })
+    }
+
+    fn has_database() -> bool {
+        let env = inventory::config::Env;
+        env.optional("DATABASE_URL").is_some() || env.optional("DB_SECRET_ARN").is_some()
+    }
+
+    pub async fn run(cli: &Cli) -> Result<Value, Failure> {
+        let sdk = inventory::config::aws_config().await;
+        match &cli.command {
+            Command::Dlq {
+                command: DlqCommand::List { max },
+            } => {
+                let url = need(
+                    &cli.dlq_url,
+                    "--dlq-url",
+                    "FACTORY_ORDERS_DLQ_URL",
+                    "FactoryOrdersDlqUrl",
+                )?;
+                let db = if has_database() {
+                    Some(store(&sdk).await?)
+                } else {
+                    None
+                };
+                dlq_list(&aws_sdk_sqs::Client::new(&sdk), url, *max, db.as_ref()).await
+            }
+            Command::Dlq {
+                command: DlqCommand::Redrive { wait },
+            } => {
+                let url = need(
+                    &cli.dlq_url,
+                    "--dlq-url",
+                    "FACTORY_ORDERS_DLQ_URL",
+                    "FactoryOrdersDlqUrl",
+                )?;
+                redrive(
+                    &aws_sdk_sqs::Client::new(&sdk),
+                    url,
+                    cli.queue_arn.as_deref(),
+                    *wait,
+                )
+                .await
+            }
+            Command::Orders {
+                command:
+                    OrdersCommand::List {
+                        status,
+                        older_than_secs,
+                    },
+            } => {
+                let store = store(&sdk).await?;
+                let orders = ops::list_orders(
+                    &store,
+                    status.as_str(),
+                    Duration::from_secs(*older_than_secs),
+                )
+                .await?;
+                Ok(
+                    json!({"status": status.as_str(), "count": orders.len(), "factory_orders": orders}),
+                )
+            }
+            Command::Orders {
+                command: OrdersCommand::Retry { id },
+            } => {
+                let topic = need(
+                    &cli.topic_arn,
+                    "--topic-arn",
+                    "STOCKOUT_TOPIC_ARN",
+                    "StockOutTopicArn",
+                )?;
+                let store = store(&sdk).await?;
+                let publisher: DynPublisher =
+                    Arc::new(SnsPublisher::from_sdk(&sdk, topic.to_owned()));
+                Ok(ops::retry_order(&store, &publisher, id).await?)
+            }
+            Command::Sku {
+                command: SkuCommand::History { sku, since_hours },
+            } => {
+                let store = store(&sdk).await?;
+                Ok(ops::sku_history(&store, sku, *since_hours).await?)
+            }
+            Command::Alarms { .. } => alarms(&cli.dlq_url, &sdk).await,
+        }
+    }
+
+    /// Looks at the DLQ without taking anything: `VisibilityTimeout=0` leaves every message
+    /// visible (each look increments its receive count; the DLQ has no redrive policy, so that
+    /// is harmless). Repeated until no new message shows up.
+    pub async fn dlq_list(
+        sqs: &aws_sdk_sqs::Client,
+        url: &str,
+        max: usize,
+        db: Option<&DynStore>,
+    ) -> Result<Value, Failure> {
+        let depth = queue_depth(sqs, url).await?;
+        let mut seen = std::collections::HashSet::new();
+        let mut messages = Vec::new();
+        let mut fruitless = 0;
+        while messages.len() < max && fruitless < 3 {
+            let out = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .visibility_timeout(0)
+                .wait_time_seconds(1)
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .message_attribute_names("All")
+                .send()
+                .await
+                .map_err(|e| sqs_error("sqs:ReceiveMessage on the DLQ", e))?;
+            let mut new = 0;
+            for m in out.messages() {
+                let id = m.message_id().unwrap_or_default().to_owned();
+                if !seen.insert(id.clone()) || messages.len() >= max {
+                    continue;
+                }
+                new += 1;
+                let body = m.body().unwrap_or_default();
+                let mut view = match db {
+                    Some(store) => ops::explain_message(store, body).await,
+                    None => explain_offline(body),
+                };
+                let attrs: serde_json::Map<String, Value> = m
+                    .message_attributes()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(k, v)| Some((k.clone(), json!(v.string_value()?))))
+                    .collect();
+                let sys = m.attributes();
+                let get = |n: MessageSystemAttributeName| sys.and_then(|a| a.get(&n)).cloned();
+                view["message_id"] = json!(id);
+                view["attributes"] = Value::Object(attrs);
+                view["receive_count"] = json!(
+                    get(MessageSystemAttributeName::ApproximateReceiveCount)
+                        .and_then(|c| c.parse::<u64>().ok())
+                );
+                view["sent_at"] = json!(
+                    get(MessageSystemAttributeName::SentTimestamp)
+                        .and_then(|t| t.parse::<i64>().ok())
+                        .map(inventory::domain::rfc3339)
+                );
+                messages.push(view);
+            }
+            fruitless = if new == 0 { fruitless + 1 } else { 0 };
+        }
+        Ok(json!({"queue": url, "depth": depth, "messages": messages}))
+    }
+
+    fn explain_offline(body: &str) -> Value {
+        match inventory::orderer::decode(body) {
+            Ok(ev) => json!({
+                "correlation_id": ev.correlation_id,
+                "event_id": ev.event_id,
+                "factory_order_id": ev.factory_order_id,
+                "sku": ev.sku,
+                "quantity": ev.quantity,
+                "reason": "a valid stock-out; set DATABASE_URL to see its order's state and last error",
+            }),
+            Err(e) => json!({
+                "body": body.chars().take(2000).collect::<String>(),
+                "reason": e.to_string(),
+            }),
+        }
+    }
+
+    async fn queue_attribute(
+        sqs: &aws_sdk_sqs::Client,
+        url: &str,
+        name: QueueAttributeName,
+    ) -> Result<Option<String>, Failure> {
+        let out = sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(name.clone())
+            .send()
+            .await
+            .map_err(|e| sqs_error("sqs:GetQueueAttributes", e))?;
+        Ok(out.attributes().and_then(|a| a.get(&name)).cloned())
+    }
+
+    async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<u64, Failure> {
+        Ok(
+            queue_attribute(sqs, url, QueueAttributeName::ApproximateNumberOfMessages)
+                .await?
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(0),
+        )
+    }
+
+    /// `StartMessageMoveTask` from the DLQ (to `--queue-arn`, or back to the source queue).
+    pub async fn redrive(
+        sqs: &aws_sdk_sqs::Client,
+        url: &str,
+        destination: Option<&str>,
+        wait: bool,
+    ) -> Result<Value, Failure> {
+        let arn = queue_attribute(sqs, url, QueueAttributeName::QueueArn)
+            .await?
+            .ok_or_else(|| Failure::Failed(format!("{url} has no QueueArn")))?;
+        let depth = queue_depth(sqs, url).await?;
+        let mut req = sqs.start_message_move_task().source_arn(&arn);
+        if let Some(d) = destination {
+            req = req.destination_arn(d);
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| sqs_error("sqs:StartMessageMoveTask", e))?;
+        let handle = out.task_handle().unwrap_or_default().to_owned();
+        let mut result = json!({
+            "source_arn": arn,
+            "destination_arn": destination,
+            "task_handle": handle,
+            "messages_to_move": depth,
+            "status": "RUNNING",
+        });
+        if wait {
+            for _ in 0..300 {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let tasks = sqs
+                    .list_message_move_tasks()
+                    .source_arn(&arn)
+                    .max_results(10)
+                    .send()
+                    .await
+                    .map_err(|e| sqs_error("sqs:ListMessageMoveTasks", e))?;
+                let Some(task) = tasks
+                    .results()
+                    .iter()
+                    .find(|t| t.task_handle() == Some(handle.as_str()) || handle.is_empty())
+                else {
+                    continue;
+                };
+                let status = task.status().unwrap_or("UNKNOWN");
+                result["status"] = json!(status);
+                result["moved"] = json!(task.approximate_number_of_messages_moved());
+                if let Some(reason) = task.failure_reason() {
+                    result["failure_reason"] = json!(reason);
+                }
+                match status {
+                    "COMPLETED" => break,
+                    "FAILED" | "CANCELLED" => {
+                        return Err(Failure::Failed(format!(
+                            "the move task {status}: {}",
+                            task.failure_reason().unwrap_or("no reason given")
+                        )));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    /// What `donut-ops` can see itself of the alarms' conditions (DLQ depth, failed orders).
+    /// The CloudWatch alarms themselves: `aws cloudwatch describe-alarms --state-value ALARM`.
+    async fn alarms(
+        dlq_url: &Option<String>,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<Value, Failure> {
+        let mut alarms = Vec::new();
+        if let Some(url) = dlq_url {
+            let depth = queue_depth(&aws_sdk_sqs::Client::new(sdk), url).await?;
+            alarms.push(json!({
+                "name": "FactoryOrdersDLQNotEmpty", "aws_alarm": "FactoryOrdersDlqAlarm",
+                "state": if depth > 0 { "ALARM" } else { "OK" },
+                "reason": format!("{depth} message(s) in the factory-orders DLQ"),
+            }));
+        }
+        if has_database() {
+            let store = store(sdk).await?;
+            let failed = ops::failed_orders_needing_action(&store)
+                .await
+                .map_err(|e| Failure::Failed(e.to_string()))?;
+            alarms.push(json!({
+                "name": "FactoryOrderFailed", "aws_alarm": "OrdersFailedAlarm",
+                "state": if failed.is_empty() { "OK" } else { "ALARM" },
+                "reason": format!("{} failed factory order(s) awaiting action{}", failed.len(),
+                    failed.first().map(|o| format!(", e.g. {} ({})", o.id, o.sku)).unwrap_or_default()),
+            }));
+        }
+        if alarms.is_empty() {
+            return Err(Failure::Usage(
+                "--aws alarms needs --dlq-url (FACTORY_ORDERS_DLQ_URL) and/or DATABASE_URL".into(),
+            ));
+        }
+        Ok(json!({
+            "alarms": alarms,
+            "note": "conditions checked directly; the CloudWatch alarms: aws cloudwatch describe-alarms --state-value ALARM",
+        }))
+    }
+}
+
+// ---- tables -------------------------------------------------------------------------------
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut out = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(c);
+            } else {
+                out.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        out.trim_end().to_owned() + "\n"
+    };
+    let mut out = line(headers.iter().map(|h| h.to_string()).collect());
+    for r in rows {
+        out.push_str(&line(r));
+    }
+    out
+}
+
+fn render(command: &Command, v: &Value) -> String {
+    let list = |key: &str| v[key].as_array().cloned().unwrap_or_default();
+    match command {
+        Command::Dlq {
+            command: DlqCommand::List { .. },
+        } => {
+            let msgs = list("messages");
+            let mut out = format!("{}: {} message(s)\n", s(&v["queue"]), s(&v["depth"]));
+            if !msgs.is_empty() {
+                out += &table(
+                    &[
+                        "MESSAGE",
+                        "RECEIVES",
+                        "ORDER",
+                        "SKU",
+                        "CORRELATION",
+                        "REASON",
+                    ],
+                    msgs.iter()
+                        .map(|m| {
+                            vec![
+                                s(&m["message_id"]),
+                                s(&m["receive_count"]),
+                                s(&m["factory_order_id"]),
+                                s(&m["sku"]),
+                                s(&m["correlation_id"]),
+                                s(&m["reason"]),
+                            ]
+                        })
+                        .collect(),
+                );
+            }
+            out
+        }
+        Command::Dlq {
+            command: DlqCommand::Redrive { .. },
+        } => match v.get("moved") {
+            Some(n) if v.get("task_handle").is_none() => {
+                format!(
+                    "moved {} message(s) back to the factory-orders queue\n",
+                    s(n)
+                )
+            }
+            _ => format!(
+                "move task {} from {}: {} ({} message(s) to move{})\n",
+                s(&v["task_handle"]),
+                s(&v["source_arn"]),
+                s(&v["status"]),
+                s(&v["messages_to_move"]),
+                v.get("moved")
+                    .map(|m| format!(", {} moved", s(m)))
+                    .unwrap_or_default()
+            ),
+        },
+        Command::Orders {
+            command: OrdersCommand::List { .. },
+        } => {
+            let orders = list("factory_orders");
+            let mut out = format!("{} {} order(s)\n", s(&v["count"]), s(&v["status"]));
+            if !orders.is_empty() {
+                out += &table(
+                    &[
+                        "ID",
+                        "SKU",
+                        "QTY",
+                        "STATUS",
+                        "ATTEMPTS",
+                        "AGE_S",
+                        "UPDATED",
+                        "LAST_ERROR",
+                    ],
+                    orders
+                        .iter()
+                        .map(|o| {
+                            vec![
+                                s(&o["id"]),
+                                s(&o["sku"]),
+                                s(&o["quantity"]),
+                                s(&o["status"]),
+                                s(&o["attempts"]),
+                                s(&o["age_secs"]),
+                                s(&o["updated_at"]),
+                                s(&o["last_error"]),
+                            ]
+                        })
+                        .collect(),
+                );
+            }
+            out
+        }
+        Command::Orders {
+            command: OrdersCommand::Retry { .. },
+        } => format!(
+            "factory order {} retried (was {}, now {}); stock-out event {} published, correlation id {}\n",
+            s(&v["factory_order"]["id"]),
+            s(&v["previous_status"]),
+            s(&v["factory_order"]["status"]),
+            s(&v["event_id"]),
+            s(&v["correlation_id"]),
+        ),
+        Command::Sku { .. } => {
+            let l = &v["ledger"];
+            let p = &v["product"];
+            let mut out = format!(
+                "{}  stock {}  (reorder point {}, reorder quantity {})\n",
+                s(&v["sku"]),
+                s(&p["stock"]),
+                s(&p["reorder_point"]),
+                s(&p["reorder_quantity"])
+            );
+            out += &format!(
+                "ledger: sold {}  restocked {}  stock {}  implied initial {}  open orders {}\n",
+                s(&l["sold"]),
+                s(&l["restocked"]),
+                s(&l["stock"]),
+                s(&l["implied_initial"]),
+                s(&l["open_orders"])
+            );
+            out += &format!(
+                "sales since {}: {} sale(s), {} donut(s); restocks: {} order(s), {} donut(s)\n",
+                s(&v["sales"]["since"]),
+                s(&v["sales"]["count"]),
+                s(&v["sales"]["quantity"]),
+                s(&v["restocks"]["count"]),
+                s(&v["restocks"]["quantity"])
+            );
+            out += &format!(
+                "factory orders: {} {}\n",
+                s(&v["factory_orders"]["total"]),
+                s(&v["factory_orders"]["by_status"])
+            );
+            for o in v["factory_orders"]["recent"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                out += &format!(
+                    "  {} {} x{} attempts {} correlation {}\n",
+                    s(&o["id"]),
+                    s(&o["status"]),
+                    s(&o["quantity"]),
+                    s(&o["attempts"]),
+                    s(&o["correlation_id"])
+                );
+                for t in o["transitions"].as_array().into_iter().flatten() {
+                    out += &format!(
+                        "    {}  {:<9}  {}\n",
+                        s(&t["at"]),
+                        s(&t["status"]),
+                        s(&t["note"])
+                    );
+                }
+            }
+            out
+        }
+        Command::Alarms { .. } => {
+            let mut out = table(
+                &["ALARM", "STATE", "AWS ALARM", "REASON"],
+                list("alarms")
+                    .iter()
+                    .map(|a| {
+                        vec![
+                            s(&a["name"]),
+                            s(&a["state"]),
+                            s(&a["aws_alarm"]),
+                            s(&a["reason"]),
+                        ]
+                    })
+                    .collect(),
+            );
+            if let Some(n) = v.get("note") {
+                out += &format!("({})\n", s(n));
+            }
+            out
+        }
+    }
+}

@@ -1,0 +1,395 @@
+//! `donut-ops` end to end: the binary against the local stack (its `/ops` routes), and with
+//! `--aws` against moto (SQS DLQ, SNS topic) and a database file.
+
+use pipeline_tests::{Client, Db, eventually, stack};
+use serde_json::{Value, json};
+use std::process::Command;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
+    }
+}
+
+/// Runs `donut-ops` with only the given environment.
+async fn ops(args: &[&str], env: &[(&str, &str)]) -> Out {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new(env!("CARGO_BIN_EXE_donut-ops"))
+            .args(&args)
+            .env_clear()
+            .envs(env)
+            .output()
+            .expect("run donut-ops");
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    })
+    .await
+    .unwrap()
+}
+
+async fn order_status(c: &Client, id: &str) -> String {
+    c.get(&format!("/factory-orders/{id}")).await.body["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn local_incident_dlq_alarm_redrive_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = stack(Db::Sqlite, dir.path(), |o| {
+        o.factory_down = true;
+        o.max_receive_count = 2;
+    })
+    .await;
+    let c = Client::new(&s);
+    let url = s.base_url.clone();
+    let local = |extra: &[&str]| {
+        let mut a = vec!["--url", url.as_str()];
+        a.extend_from_slice(extra);
+        a.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>| async move {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        ops(&refs, &[]).await
+    };
+    c.put_product("glazed", json!({"stock": 3, "reorder_quantity": 30}))
+        .await;
+    let r = c
+        .send(
+            c.http
+                .post(format!("{}/sales", c.base))
+                .header("content-type", "application/json")
+                .header("x-correlation-id", "cli-incident")
+                .body(json!({"sku": "glazed", "quantity": 3}).to_string()),
+        )
+        .await;
+    let id = r.body["factory_order"]["id"].as_str().unwrap().to_owned();
+    eventually(WAIT, || async { (s.shared.dlq.depth() == 1).then_some(()) })
+        .await
+        .expect("the message reaches the DLQ");
+
+    let out = run(local(&["alarms", "--check"])).await;
+    assert_eq!(out.code, 3, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("FactoryOrdersDLQNotEmpty") && l.contains("ALARM")),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stderr.contains("in ALARM"), "{}", out.stderr);
+
+    let out = run(local(&["dlq", "list", "-o", "json"])).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v = out.json();
+    assert_eq!(v["depth"], 1);
+    assert_eq!(v["messages"][0]["correlation_id"], "cli-incident");
+    assert_eq!(v["messages"][0]["factory_order_id"], id.as_str());
+
+    let out = run(local(&["orders", "list", "--status", "failed"])).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains(&id), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("factory failed with 503"),
+        "{}",
+        out.stdout
+    );
+
+    s.shared.sim.set(inventory::sim::KnobsPatch {
+        down: Some(false),
+        ..Default::default()
+    });
+    let out = run(local(&["dlq", "redrive"])).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("moved 1 message"), "{}", out.stdout);
+    eventually(WAIT, || async {
+        (order_status(&c, &id).await == "fulfilled").then_some(())
+    })
+    .await
+    .expect("fulfilled after the redrive");
+    let cleared = eventually(WAIT, || async {
+        let out = run(local(&["alarms", "--check"])).await;
+        (out.code == 0).then_some(out)
+    })
+    .await
+    .expect("alarms clear");
+    assert!(
+        cleared
+            .stdout
+            .lines()
+            .skip(1)
+            .all(|l| !l.contains("  ALARM  ")),
+        "{}",
+        cleared.stdout
+    );
+
+    let out = run(local(&["sku", "history", "glazed", "-o", "json"])).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let h = out.json();
+    assert_eq!(h["ledger"]["sold"], 3);
+    assert_eq!(h["ledger"]["restocked"], 30);
+    assert_eq!(
+        h["factory_orders"]["recent"][0]["correlation_id"],
+        "cli-incident"
+    );
+    let out = run(local(&["sku", "history", "glazed"])).await;
+    assert!(
+        out.stdout.contains("fulfilled  factory completed"),
+        "{}",
+        out.stdout
+    );
+
+    // Failures: clear message, non-zero status.
+    let out = run(local(&["orders", "retry", &id])).await;
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("already fulfilled"), "{}", out.stderr);
+    let out = run(local(&["orders", "retry", "../x"])).await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let out = run(local(&["orders", "list", "--status", "lost"])).await;
+    assert_eq!(out.code, 2, "clap rejects it: {}", out.stderr);
+    let out = ops(&["--url", "http://127.0.0.1:9", "alarms"], &[]).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("cannot reach the local stack"),
+        "{}",
+        out.stderr
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn aws_mode_on_moto() {
+    use inventory::domain::{Quantity, SaleRequest, Sku};
+    use inventory::store::SaleOutcome;
+    let sdk = pipeline_tests::moto_sdk().await;
+    let endpoint = pipeline_tests::moto_endpoint();
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let dlq_url = sqs
+        .create_queue()
+        .queue_name(format!("ops-dlq-{tag}"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let sub_url = sqs
+        .create_queue()
+        .queue_name(format!("ops-sub-{tag}"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let sub_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&sub_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    let topic = sns
+        .create_topic()
+        .name(format!("ops-topic-{tag}"))
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(&sub_arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .unwrap();
+
+    // A database with a failed order, and its stock-out in the DLQ.
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}?mode=rwc", dir.path().join("ops.db").display());
+    let store = inventory::store::connect(&db_url, &Default::default()).unwrap();
+    store.migrate().await.unwrap();
+    let sku = Sku::parse("maple").unwrap();
+    let spec = inventory::domain::ProductSpec::new(sku.clone(), None, 1, None, Some(10)).unwrap();
+    store.put_product(&spec).await.unwrap();
+    let SaleOutcome::Sold {
+        event: Some(event), ..
+    } = store
+        .sell(&SaleRequest {
+            sku,
+            quantity: Quantity::new(1).unwrap(),
+            idempotency_key: None,
+            correlation_id: "cli-aws".into(),
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("a stock-out")
+    };
+    let id = event.factory_order_id.clone();
+    store
+        .record_failure(&id, "factory failed with 503: down", true)
+        .await
+        .unwrap();
+    let mut send = sqs
+        .send_message()
+        .queue_url(&dlq_url)
+        .message_body(serde_json::to_string(&event).unwrap());
+    for (k, v) in inventory::messaging::attributes(&event) {
+        send = send.message_attributes(
+            k,
+            aws_sdk_sqs::types::MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(v)
+                .build()
+                .unwrap(),
+        );
+    }
+    send.send().await.unwrap();
+
+    let aws_env = [
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+    let with_db: Vec<(&str, &str)> = aws_env
+        .iter()
+        .copied()
+        .chain([("DATABASE_URL", db_url.as_str())])
+        .collect();
+
+    // Without the database: decoded, not explained.
+    let out = ops(
+        &["--aws", "--dlq-url", &dlq_url, "dlq", "list", "-o", "json"],
+        &aws_env,
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v = out.json();
+    assert_eq!(v["messages"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["messages"][0]["factory_order_id"], id.as_str());
+    assert_eq!(v["messages"][0]["attributes"]["correlation_id"], "cli-aws");
+    assert!(
+        v["messages"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("DATABASE_URL")
+    );
+    // With it: the order's state and last error. The message is still there (not consumed).
+    let out = ops(&["--aws", "--dlq-url", &dlq_url, "dlq", "list"], &with_db).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("is failed after 1 attempt(s)"),
+        "{}",
+        out.stdout
+    );
+    let out = ops(
+        &[
+            "--aws",
+            "--dlq-url",
+            &dlq_url,
+            "alarms",
+            "--check",
+            "-o",
+            "json",
+        ],
+        &with_db,
+    )
+    .await;
+    assert_eq!(out.code, 3, "{}{}", out.stdout, out.stderr);
+    let alarms = out.json()["alarms"].as_array().cloned().unwrap();
+    assert_eq!(alarms.len(), 2, "{alarms:?}");
+    assert!(alarms.iter().all(|a| a["state"] == "ALARM"), "{alarms:?}");
+
+    let out = ops(&["--aws", "orders", "list", "--status", "failed"], &with_db).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains(&id), "{}", out.stdout);
+
+    // Retry: reopened and published to the topic (same order id, same correlation id).
+    let out = ops(
+        &[
+            "--aws",
+            "--topic-arn",
+            &topic,
+            "orders",
+            "retry",
+            &id,
+            "-o",
+            "json",
+        ],
+        &with_db,
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json()["factory_order"]["status"], "pending");
+    let got = sqs
+        .receive_message()
+        .queue_url(&sub_url)
+        .wait_time_seconds(5)
+        .send()
+        .await
+        .unwrap();
+    let body = got.messages()[0].body().unwrap();
+    let ev = inventory::orderer::decode(body).unwrap();
+    assert_eq!(ev.factory_order_id, id);
+    assert_eq!(ev.correlation_id, "cli-aws");
+    assert_ne!(ev.event_id, event.event_id, "a new event");
+
+    // Redrive: StartMessageMoveTask (moto may not implement it: then a clear error).
+    let out = ops(
+        &[
+            "--aws",
+            "--dlq-url",
+            &dlq_url,
+            "dlq",
+            "redrive",
+            "-o",
+            "json",
+        ],
+        &aws_env,
+    )
+    .await;
+    if out.code == 0 {
+        assert!(out.json()["task_handle"].is_string(), "{}", out.stdout);
+    } else {
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr.contains("sqs:StartMessageMoveTask"),
+            "{}",
+            out.stderr
+        );
+    }
+    // Missing configuration: a usage error naming what is missing.
+    let out = ops(&["--aws", "dlq", "list"], &aws_env).await;
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("FactoryOrdersDlqUrl"), "{}", out.stderr);
+    let out = ops(&["--aws", "orders", "list"], &aws_env).await;
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("DATABASE_URL"), "{}", out.stderr);
+}
