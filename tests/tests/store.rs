@@ -1,0 +1,304 @@
+//! Store tests, each run against SQLite and a real MariaDB.
+
+use inventory::domain::{OrderStatus, ProductSpec, Quantity, SaleRequest, Sku};
+use inventory::store::{DynStore, FulfillOutcome, SaleOutcome};
+use pipeline_tests::{Db, assert_ledger, store};
+use std::sync::Arc;
+
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                super::$name(pipeline_tests::Db::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn mysql() {
+                super::$name(pipeline_tests::Db::MySql).await
+            }
+        }
+    };
+}
+
+fn sale(sku: &str, q: i64, key: Option<&str>) -> SaleRequest {
+    SaleRequest {
+        sku: Sku::parse(sku).unwrap(),
+        quantity: Quantity::new(q).unwrap(),
+        idempotency_key: key.map(str::to_owned),
+        correlation_id: "test-corr".into(),
+    }
+}
+
+async fn put(store: &DynStore, sku: &str, stock: i64, rp: i64, rq: i64) {
+    let spec = ProductSpec::new(Sku::parse(sku).unwrap(), None, stock, Some(rp), Some(rq)).unwrap();
+    store.put_product(&spec).await.unwrap();
+}
+
+async fn sells_decrements_and_opens_one_order(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(db, dir.path()).await;
+    put(&store, "glazed", 5, 2, 100).await;
+    // 5 -> 3: above the reorder point, no order.
+    match store.sell(&sale("glazed", 2, None)).await.unwrap() {
+        SaleOutcome::Sold { sale, event } => {
+            assert_eq!(sale.remaining_stock, 3);
+            assert!(event.is_none() && sale.factory_order.is_none());
+        }
+        other => panic!("{other:?}"),
+    }
+    // 3 -> 2: at the reorder point: an order and its outbox event.
+    let order_id = match store.sell(&sale("glazed", 1, None)).await.unwrap() {
+        SaleOutcome::Sold { sale, event } => {
+            assert_eq!(sale.remaining_stock, 2);
+            let ev = event.expect("stock-out event");
+            assert_eq!(ev.quantity, 100);
+            assert_eq!(ev.sku, "glazed");
+            let o = sale.factory_order.expect("order");
+            assert_eq!(o.status, OrderStatus::Pending);
+            assert_eq!(o.id, ev.factory_order_id);
+            o.id
+        }
+        other => panic!("{other:?}"),
+    };
+    // 2 -> 1: still below; the same order, no second event.
+    match store.sell(&sale("glazed", 1, None)).await.unwrap() {
+        SaleOutcome::Sold { sale, event } => {
+            assert!(event.is_none());
+            assert_eq!(sale.factory_order.map(|o| o.id), Some(order_id.clone()));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Refused: 1 left, 2 asked; the open order is reported.
+    match store.sell(&sale("glazed", 2, None)).await.unwrap() {
+        SaleOutcome::OutOfStock {
+            available,
+            order,
+            event,
+        } => {
+            assert_eq!(available, 1);
+            assert_eq!(order.id, order_id);
+            assert!(event.is_none());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        store.sell(&sale("nope", 1, None)).await.unwrap(),
+        SaleOutcome::UnknownSku
+    );
+    let unpublished = store.unpublished(i64::MAX, 10).await.unwrap();
+    assert_eq!(unpublished.len(), 1, "exactly one outbox event");
+    let open: i64 = store
+        .ledger()
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| l.open_orders)
+        .sum();
+    assert_eq!(open, 1, "one open factory order");
+    assert_ledger(&store, &[("glazed", 5)]).await;
+}
+both!(sells_decrements_and_opens_one_order);
+
+async fn refusal_opens_an_order_when_none_is_open(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(db, dir.path()).await;
+    put(&store, "plain", 3, 0, 10).await;
+    let first = match store.sell(&sale("plain", 5, None)).await.unwrap() {
+        SaleOutcome::OutOfStock {
+            available: 3,
+            order,
+            event: Some(ev),
+        } => {
+            assert_eq!(ev.factory_order_id, order.id);
+            order.id
+        }
+        other => panic!("{other:?}"),
+    };
+    match store.sell(&sale("plain", 5, None)).await.unwrap() {
+        SaleOutcome::OutOfStock {
+            order, event: None, ..
+        } => assert_eq!(order.id, first),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.unpublished(i64::MAX, 10).await.unwrap().len(), 1);
+}
+both!(refusal_opens_an_order_when_none_is_open);
+
+async fn idempotency_key_replays_and_never_sells_twice(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(db, dir.path()).await;
+    put(&store, "glazed", 10, 0, 10).await;
+    let a = store.sell(&sale("glazed", 3, Some("k-1"))).await.unwrap();
+    let SaleOutcome::Sold { sale: first, .. } = a else {
+        panic!("{a:?}")
+    };
+    for _ in 0..3 {
+        match store.sell(&sale("glazed", 3, Some("k-1"))).await.unwrap() {
+            SaleOutcome::Replayed(s) => {
+                assert_eq!((s.id.as_str(), s.remaining_stock), (first.id.as_str(), 7));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        store.sell(&sale("glazed", 4, Some("k-1"))).await.unwrap(),
+        SaleOutcome::KeyReused
+    );
+    let p = store
+        .product(&Sku::parse("glazed").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.stock, 7, "sold once");
+    assert_ledger(&store, &[("glazed", 10)]).await;
+}
+both!(idempotency_key_replays_and_never_sells_twice);
+
+async fn concurrent_buyers_never_oversell(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(db, dir.path()).await;
+    put(&store, "hot", 100, 0, 100).await;
+    let sold = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let attempts = Arc::new(std::sync::atomic::AtomicI64::new(500));
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let (store, sold, attempts) = (store.clone(), sold.clone(), attempts.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut events = 0;
+            while attempts.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) > 0 {
+                match store.sell(&sale("hot", 1, None)).await {
+                    Ok(SaleOutcome::Sold { event, .. }) => {
+                        sold.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        events += usize::from(event.is_some());
+                    }
+                    Ok(SaleOutcome::OutOfStock { event, .. }) => {
+                        events += usize::from(event.is_some())
+                    }
+                    Ok(other) => panic!("{other:?}"),
+                    Err(e) => panic!("store error under load: {e}"),
+                }
+            }
+            events
+        }));
+    }
+    let mut events = 0;
+    for t in tasks {
+        events += t.await.unwrap();
+    }
+    assert_eq!(
+        sold.load(std::sync::atomic::Ordering::SeqCst),
+        100,
+        "exactly 100 sales"
+    );
+    assert_eq!(events, 1, "exactly one stock-out event");
+    let ledger = assert_ledger(&store, &[("hot", 100)]).await;
+    let hot = ledger.iter().find(|l| l.sku == "hot").unwrap();
+    assert_eq!((hot.stock, hot.sold, hot.open_orders), (0, 100, 1));
+    assert_eq!(store.unpublished(i64::MAX, 10).await.unwrap().len(), 1);
+}
+both!(concurrent_buyers_never_oversell);
+
+async fn fulfil_restocks_exactly_once(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(db, dir.path()).await;
+    put(&store, "glazed", 1, 0, 40).await;
+    let SaleOutcome::Sold { sale: s, .. } = store.sell(&sale("glazed", 1, None)).await.unwrap()
+    else {
+        panic!()
+    };
+    let id = s.factory_order.unwrap().id;
+    assert!(store.mark_requested(&id, "ref-1", "ev-1").await.unwrap());
+    let results = futures::future::join_all((0..8).map(|_| store.fulfill(&id, "c"))).await;
+    let restocked = results
+        .iter()
+        .filter(|r| matches!(r, Ok(FulfillOutcome::Restocked(_))))
+        .count();
+    assert_eq!(restocked, 1, "{results:?}");
+    assert!(results.iter().all(|r| r.is_ok()));
+    let p = store
+        .product(&Sku::parse("glazed").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.stock, 40);
+    assert!(p.open_factory_order.is_none());
+    let o = store.factory_order(&id).await.unwrap().unwrap();
+    assert_eq!(o.status, OrderStatus::Fulfilled);
+    let statuses: Vec<_> = o.transitions.iter().map(|t| t.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            OrderStatus::Pending,
+            OrderStatus::Requested,
+            OrderStatus::Fulfilled
+        ]
+    );
+    assert_eq!(
+        store
+            .fulfill("00000000-0000-0000-0000-000000000000", "c")
+            .await
+            .unwrap(),
+        FulfillOutcome::Unknown
+    );
+    assert_ledger(&store, &[("glazed", 1)]).await;
+}
+both!(fulfil_restocks_exactly_once);
+
+async fn stuck_orders_are_resent_then_failed(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(db, dir.path()).await;
+    put(&store, "glazed", 1, 0, 40).await;
+    let SaleOutcome::Sold { sale: s, .. } = store.sell(&sale("glazed", 1, None)).await.unwrap()
+    else {
+        panic!()
+    };
+    let id = s.factory_order.unwrap().id;
+    store.mark_requested(&id, "ref", "ev-0").await.unwrap();
+    let far_future = inventory::domain::now_millis() + 1_000_000;
+    let r = store.handle_stuck(far_future, 3, 10).await.unwrap();
+    assert_eq!(r.resend.len(), 1);
+    assert_eq!(r.resend[0].factory_order_id, id);
+    // Two more requests reach the limit of 3 attempts.
+    store.mark_requested(&id, "ref", "ev-1").await.unwrap();
+    store.mark_requested(&id, "ref", "ev-2").await.unwrap();
+    let r = store
+        .handle_stuck(far_future + 1_000_000, 3, 10)
+        .await
+        .unwrap();
+    assert_eq!(r.failed, vec![id.clone()]);
+    let o = store.factory_order(&id).await.unwrap().unwrap();
+    assert_eq!(o.status, OrderStatus::Failed);
+    // A failed order is no longer open: a new stock-out may open a new one; reopen is refused.
+    let SaleOutcome::OutOfStock {
+        order,
+        event: Some(_),
+        ..
+    } = store.sell(&sale("glazed", 1, None)).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_ne!(order.id, id);
+    assert!(
+        !store.reopen(&id, "ops").await.unwrap(),
+        "another order is open"
+    );
+}
+both!(stuck_orders_are_resent_then_failed);
+
+async fn stock_never_negative_is_a_database_constraint(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(db, dir.path()).await;
+    put(&store, "glazed", 1, 0, 10).await;
+    let spec = ProductSpec {
+        sku: Sku::parse("glazed").unwrap(),
+        name: "x".into(),
+        stock: -1,
+        reorder_point: 0,
+        reorder_quantity: 10,
+    };
+    assert!(
+        store.put_product(&spec).await.is_err(),
+        "CHECK (stock >= 0) rejects it"
+    );
+}
+both!(stock_never_negative_is_a_database_constraint);
