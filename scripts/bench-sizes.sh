@@ -3,12 +3,12 @@
 # and of its deployment zip (zip -9 of the bootstrap alone, which is what Lambda receives).
 # Target: <= 6 MB zipped per function (MB = 10^6 bytes). Build first: ./scripts/lambda-build.sh
 #
-# Usage: ./scripts/bench-sizes.sh [--check] [LAMBDA_DIR]   (default target/lambda)
+# Usage: ./scripts/bench-sizes.sh [--check] [LAMBDA_DIR]   (default $CARGO_TARGET_DIR/lambda, else target/lambda)
 #   --check   exit 1 if a function is over the target (figures are printed either way)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 check=0
-dir=target/lambda
+dir=${CARGO_TARGET_DIR:-target}/lambda
 for arg in "$@"; do
   case "$arg" in
     --check) check=1 ;;

@@ -10,8 +10,8 @@
 # All traffic stays on 127.0.0.1. Takes about 4 minutes.
 #
 # Usage: ./scripts/bench.sh [--quick] [bench options...]
-#   --quick   CI: tiny durations, checks that every part works, judges no figure; writes
-#             target/bench/BENCHMARKS.quick.md instead of BENCHMARKS.md
+#   --quick   CI: tiny durations on the debug build, checks that every part works, judges no
+#             figure; writes target/bench/BENCHMARKS.quick.md instead of BENCHMARKS.md
 #   other options go to the bench binary (target/release/bench --help), e.g. --only flash
 #   --rounds 5 --secs 5 --concurrency 16,64 --strict
 # Environment: BENCH_LAMBDA_BUILD=0 skips scripts/lambda-build.sh (cold start and sizes then use
@@ -33,8 +33,17 @@ target=${CARGO_TARGET_DIR:-$PWD/target}
 out=$target/bench
 mkdir -p "$out"
 
-echo "bench: cargo build --release --workspace --bins" >&2
-cargo build --release --workspace --bins
+if [ "$quick" = 1 ]; then
+  # Quick runs judge no figure: the debug build the tests made is enough (no third cold build
+  # of the AWS SDK in CI). Cold start uses target/lambda/*/bootstrap when it exists.
+  profile_dir=debug
+  echo "bench: cargo build --workspace --bins (quick: debug profile)" >&2
+  cargo build --workspace --bins
+else
+  profile_dir=release
+  echo "bench: cargo build --release --workspace --bins" >&2
+  cargo build --release --workspace --bins
+fi
 
 if [ "$quick" = 0 ] && [ "${BENCH_LAMBDA_BUILD:-1}" != 0 ] && [ -x scripts/lambda-build.sh ]; then
   echo "bench: scripts/lambda-build.sh (log: $out/lambda-build.log)" >&2
@@ -55,7 +64,7 @@ fi
 
 rm -f "$out/table.md"
 status=0
-"$target/release/bench" --root "$PWD" --target-dir "$target" --table "$out/table.md" \
+"$target/$profile_dir/bench" --root "$PWD" --target-dir "$target" --table "$out/table.md" \
   "${sizes_args[@]}" "$@" >"${BENCH_LOG:-/dev/null}" || status=$?
 if [ -f "$out/table.md" ]; then
   echo

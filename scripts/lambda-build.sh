@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds every Lambda function binary (release) with cargo-lambda, in ONE cargo invocation so the
-# dependencies are compiled once, into target/lambda/<binary>/bootstrap (what `sam deploy` and
+# dependencies are compiled once, into $CARGO_TARGET_DIR/lambda/<binary>/bootstrap (default target/) (what `sam deploy` and
 # scripts/bench-sizes.sh use). x86_64 by default; --arm64 needs `rustup target add
 # aarch64-unknown-linux-gnu`. cargo-lambda (and the zig it links with) come from the project venv.
 #
@@ -45,9 +45,11 @@ if ! cargo lambda build --release "$arch" "${args[@]}"; then
 fi
 elapsed=$(($(date +%s) - start))
 
+# cargo-lambda writes under the cargo target dir, which CI moves out of the clone.
+target=${CARGO_TARGET_DIR:-target}
 missing=0
 for b in "${bins[@]}"; do
-  f="target/lambda/$b/bootstrap"
+  f="$target/lambda/$b/bootstrap"
   if [ -f "$f" ]; then
     printf '  %-16s %10d bytes  %s\n' "$b" "$(stat -c %s "$f")" "$f"
   else
