@@ -18,6 +18,27 @@ pub use inventory;
 
 pub mod faults;
 
+/// Runs `async fn $name(db: Db)` once per database: `mod $name { fn sqlite(); fn mysql(); }`,
+/// on a multi-thread runtime (4 workers, or `workers = N`).
+#[macro_export]
+macro_rules! both {
+    ($name:ident) => {
+        $crate::both!($name, workers = 4);
+    };
+    ($name:ident, workers = $n:literal) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = $n)]
+            async fn sqlite() {
+                super::$name($crate::Db::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = $n)]
+            async fn mysql() {
+                super::$name($crate::Db::MySql).await
+            }
+        }
+    };
+}
+
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {

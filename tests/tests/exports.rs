@@ -9,24 +9,10 @@ use inventory::exports::{
     sales_key,
 };
 use inventory::store::{DynStore, FulfillOutcome, SaleOutcome};
+use pipeline_tests::both;
 use pipeline_tests::{Db, store};
 use std::collections::BTreeMap;
 use std::io::Read;
-
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() {
-                super::$name(pipeline_tests::Db::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn mysql() {
-                super::$name(pipeline_tests::Db::MySql).await
-            }
-        }
-    };
-}
 
 async fn put(store: &DynStore, sku: &str, name: Option<&str>, stock: i64, rp: i64, rq: i64) {
     let spec = ProductSpec::new(

@@ -1,23 +1,9 @@
 //! HTTP-level contract tests: every status code of the API, with its JSON error body, through
 //! the local stack (the same handler the Lambda functions run), on SQLite and MariaDB.
 
+use pipeline_tests::both;
 use pipeline_tests::{Client, Db, stack};
 use serde_json::json;
-
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(pipeline_tests::Db::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn mysql() {
-                super::$name(pipeline_tests::Db::MySql).await
-            }
-        }
-    };
-}
 
 fn assert_error(r: &pipeline_tests::Reply, status: u16, code: &str) {
     assert_eq!(r.status, status, "body: {}", r.body);
@@ -245,7 +231,7 @@ async fn sales_contract(db: Db) {
     );
     s.stop().await;
 }
-both!(sales_contract);
+both!(sales_contract, workers = 2);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_requires_the_token() {

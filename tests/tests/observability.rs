@@ -5,6 +5,7 @@
 //! The test process installs the production log format (`inventory::telemetry`) with a writer
 //! into a shared buffer, so the lines read back are exactly what a function writes to stdout.
 
+use pipeline_tests::both;
 use pipeline_tests::{Client, Db, eventually, stack};
 use serde_json::{Value, json};
 use std::io::Write;
@@ -12,21 +13,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() {
-                super::$name(pipeline_tests::Db::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn mysql() {
-                super::$name(pipeline_tests::Db::MySql).await
-            }
-        }
-    };
-}
 
 #[derive(Clone)]
 struct Shared(Arc<Mutex<Vec<u8>>>);

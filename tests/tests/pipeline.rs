@@ -3,26 +3,12 @@
 
 use inventory::domain::OrderStatus;
 use inventory::factory::CallbackSigner;
+use pipeline_tests::both;
 use pipeline_tests::{Client, Db, Stack, assert_ledger, eventually, stack};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
-
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() {
-                super::$name(pipeline_tests::Db::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn mysql() {
-                super::$name(pipeline_tests::Db::MySql).await
-            }
-        }
-    };
-}
 
 const WAIT: Duration = Duration::from_secs(20);
 

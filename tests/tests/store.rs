@@ -2,23 +2,9 @@
 
 use inventory::domain::{OrderStatus, ProductSpec, Quantity, SaleRequest, Sku};
 use inventory::store::{DynStore, FulfillOutcome, SaleOutcome};
+use pipeline_tests::both;
 use pipeline_tests::{Db, assert_ledger, store};
 use std::sync::Arc;
-
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() {
-                super::$name(pipeline_tests::Db::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn mysql() {
-                super::$name(pipeline_tests::Db::MySql).await
-            }
-        }
-    };
-}
 
 fn sale(sku: &str, q: i64, key: Option<&str>) -> SaleRequest {
     SaleRequest {
