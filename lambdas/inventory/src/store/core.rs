@@ -4,9 +4,9 @@
 //! `sqlite.rs`.
 
 use super::{
-    FulfillOutcome, Ledger, OutboxEntry, SaleOutcome, SaleRow, StoreError, StuckOrders, clip,
-    event_json, is_unique_violation, order_from_parts, product_from_parts, sql, stock_out_event,
-    transition_from_parts,
+    FulfillOutcome, Ledger, Movement, OutboxEntry, SaleOutcome, SaleRow, StoreError, StuckOrders,
+    clip, event_json, is_unique_violation, order_from_parts, product_from_parts, sql,
+    stock_out_event, transition_from_parts,
 };
 use crate::domain::{
     FactoryOrder, Millis, OrderRef, OrderStatus, Product, ProductSpec, Sale, SaleRequest, Sku,
@@ -526,6 +526,25 @@ macro_rules! sql_core {
                     .collect())
             }
 
+            pub async fn movements_between(
+                &self,
+                from: Millis,
+                to: Millis,
+            ) -> Result<Vec<Movement>, StoreError> {
+                let rows: Vec<(String, i64, i64)> =
+                    sqlx::query_as(sql::movements_between!($int))
+                        .bind(from)
+                        .bind(to)
+                        .bind(from)
+                        .bind(to)
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(sku, sold, restocked)| Movement { sku, sold, restocked })
+                    .collect())
+            }
+
             pub async fn ledger(&self) -> Result<Vec<Ledger>, StoreError> {
                 let q = concat!(
                     "SELECT p.sku, p.stock, ",
@@ -553,6 +572,7 @@ macro_rules! sql_core {
 }
 
 sql_core!(sqlx::MySql, "SIGNED", "BEGIN", " LOCK IN SHARE MODE");
+#[cfg(feature = "sqlite")]
 sql_core!(sqlx::Sqlite, "INTEGER", "BEGIN IMMEDIATE", "");
 
 /// Implements `Store` for an adapter: the adapter's own methods (`migrate`, `sell`) are passed
@@ -606,6 +626,9 @@ macro_rules! store_impl {
             }
             async fn sales_between(&self, from: $crate::domain::Millis, to: $crate::domain::Millis) -> Result<Vec<$crate::store::SaleRow>, StoreError> {
                 self.core.sales_between(from, to).await
+            }
+            async fn movements_between(&self, from: $crate::domain::Millis, to: $crate::domain::Millis) -> Result<Vec<$crate::store::Movement>, StoreError> {
+                self.core.movements_between(from, to).await
             }
             async fn ledger(&self) -> Result<Vec<$crate::store::Ledger>, StoreError> {
                 self.core.ledger().await

@@ -20,9 +20,11 @@ use std::time::Duration;
 
 mod core;
 pub mod mysql;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 pub use mysql::MySqlStore;
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +126,14 @@ pub struct SaleRow {
     pub created_at: Millis,
 }
 
+/// Units sold and restocked for one SKU in a time window (the daily inventory export).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Movement {
+    pub sku: String,
+    pub sold: i64,
+    pub restocked: i64,
+}
+
 /// Per-SKU totals used to reconcile stock: `initial + restocked - sold == stock`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ledger {
@@ -181,6 +191,13 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<FactoryOrder>, StoreError>;
     async fn sales_between(&self, from: Millis, to: Millis) -> Result<Vec<SaleRow>, StoreError>;
+    /// Per SKU with any movement in `[from, to)`: units sold and restocked, summed by the
+    /// database (SKU order).
+    async fn movements_between(
+        &self,
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<Movement>, StoreError>;
     async fn ledger(&self) -> Result<Vec<Ledger>, StoreError>;
 }
 
@@ -207,12 +224,26 @@ pub fn connect(url: &str, settings: &PoolSettings) -> Result<DynStore, StoreErro
     if url.starts_with("mysql://") || url.starts_with("mariadb://") {
         Ok(Arc::new(MySqlStore::connect_lazy(url, settings)?))
     } else if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url, settings)?))
+        connect_sqlite(url, settings)
     } else {
         Err(StoreError::Database(
             "DATABASE_URL must start with mysql:// or sqlite:".into(),
         ))
     }
+}
+
+#[cfg(feature = "sqlite")]
+fn connect_sqlite(url: &str, settings: &PoolSettings) -> Result<DynStore, StoreError> {
+    Ok(Arc::new(SqliteStore::connect(url, settings)?))
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn connect_sqlite(_url: &str, _settings: &PoolSettings) -> Result<DynStore, StoreError> {
+    Err(StoreError::Database(
+        "this build has no SQLite adapter (the Lambda functions are MySQL only): \
+         DATABASE_URL must start with mysql://"
+            .into(),
+    ))
 }
 
 // ---- helpers shared by both adapters -------------------------------------------------------
@@ -400,6 +431,24 @@ pub(crate) mod sql {
         ORDER BY requested_at LIMIT ?";
     pub const BUMP_REQUESTED: &str = "UPDATE factory_orders SET requested_at = ?, updated_at = ? \
         WHERE id = ? AND status = 'requested' AND requested_at = ?";
+    /// Binds: from, to (sales), from, to (restocks). `$int` is the integer cast type.
+    macro_rules! movements_between {
+        ($int:literal) => {
+            concat!(
+                "SELECT sku, CAST(SUM(sold) AS ",
+                $int,
+                "), CAST(SUM(restocked) AS ",
+                $int,
+                ") FROM (",
+                "SELECT sku, quantity AS sold, 0 AS restocked FROM sales ",
+                "WHERE created_at >= ? AND created_at < ? ",
+                "UNION ALL SELECT sku, 0, quantity FROM restocks ",
+                "WHERE created_at >= ? AND created_at < ?",
+                ") m GROUP BY sku ORDER BY sku"
+            )
+        };
+    }
+    pub(crate) use movements_between;
     pub const SALES_BETWEEN: &str = "SELECT id, sku, quantity, remaining_stock, correlation_id, \
         created_at FROM sales WHERE created_at >= ? AND created_at < ? ORDER BY created_at, id";
 }
