@@ -17,9 +17,10 @@ use inventory::factory::{CallbackSigner, FactoryClient, FactorySettings};
 use inventory::orderer::{Handled, Orderer, handle_batch, handle_record};
 use inventory::sim::KnobsPatch;
 use inventory::store::{
-    DynStore, FulfillOutcome, Ledger, OutboxEntry, SaleOutcome, SaleRow, Store, StoreError,
-    StuckOrders,
+    DynStore, FulfillOutcome, Ledger, Movement, OutboxEntry, SaleOutcome, SaleRow, Store,
+    StoreError, StuckOrders,
 };
+use pipeline_tests::both;
 use pipeline_tests::faults::{
     Accepted, Expect, Mariadb, Record, ScriptedFactory, Step, WAIT, alarm, captured_records,
     check_invariants, order_status, sqs_event, sqs_message, stock_out, wait_status,
@@ -32,21 +33,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const SUITE: &str = "faults";
-
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() {
-                super::$name(pipeline_tests::Db::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn mysql() {
-                super::$name(pipeline_tests::Db::MySql).await
-            }
-        }
-    };
-}
 
 fn batches(s: &Stack) -> Option<u64> {
     Some(s.shared.sim.batches.load(Ordering::SeqCst))
@@ -189,6 +175,13 @@ impl Store for FaultyStore {
     }
     async fn sales_between(&self, from: Millis, to: Millis) -> Result<Vec<SaleRow>, StoreError> {
         self.inner.sales_between(from, to).await
+    }
+    async fn movements_between(
+        &self,
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<Movement>, StoreError> {
+        self.inner.movements_between(from, to).await
     }
     async fn ledger(&self) -> Result<Vec<Ledger>, StoreError> {
         self.inner.ledger().await

@@ -13,7 +13,8 @@ use inventory::domain::{
     FactoryOrder, Millis, OrderStatus, Product, ProductSpec, Sale, SaleRequest, Sku,
 };
 use inventory::store::{
-    FulfillOutcome, Ledger, OutboxEntry, SaleOutcome, SaleRow, Store, StoreError, StuckOrders,
+    FulfillOutcome, Ledger, Movement, OutboxEntry, SaleOutcome, SaleRow, Store, StoreError,
+    StuckOrders,
 };
 use serde_json::{Value, json};
 use std::path::Path;
@@ -88,6 +89,9 @@ impl Store for InstantStore {
         unused()
     }
     async fn sales_between(&self, _: Millis, _: Millis) -> Result<Vec<SaleRow>, StoreError> {
+        unused()
+    }
+    async fn movements_between(&self, _: Millis, _: Millis) -> Result<Vec<Movement>, StoreError> {
         unused()
     }
     async fn ledger(&self) -> Result<Vec<Ledger>, StoreError> {

@@ -9,8 +9,8 @@
 //! after the day end (it sets the stock outright) is not in the ledger and shifts the snapshot
 //! of that SKU; products created after the day end appear with their reconstructed stock.
 
-use crate::domain::{Millis, OrderStatus, rfc3339};
-use crate::store::{DynStore, SaleRow, StoreError};
+use crate::domain::{Millis, rfc3339};
+use crate::store::{DynStore, Movement, SaleRow, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use flate2::{Compression, GzBuilder};
@@ -126,40 +126,29 @@ pub struct SnapshotRow {
 pub async fn inventory_snapshot(
     store: &DynStore,
     date: NaiveDate,
-    sales_of_day: &[SaleRow],
 ) -> Result<Vec<SnapshotRow>, StoreError> {
     let (start, end) = day_bounds(date);
     let mut products = store.products().await?;
     products.sort_by(|a, b| a.sku.cmp(&b.sku));
-    let mut sold_after: BTreeMap<String, i64> = BTreeMap::new();
-    for s in store.sales_between(end, i64::MAX).await? {
-        *sold_after.entry(s.sku).or_default() += s.quantity;
-    }
-    let mut sold: BTreeMap<String, i64> = BTreeMap::new();
-    for s in sales_of_day {
-        *sold.entry(s.sku.clone()).or_default() += s.quantity;
-    }
-    // Restocks: a fulfilled order is terminal, and its `updated_at` is the moment its stock was
-    // added (the same transaction). TODO(lead): a `Store::restocks_between(from, to)` would
-    // read only the rows needed instead of every fulfilled order.
-    let mut restocked_after: BTreeMap<String, i64> = BTreeMap::new();
-    let mut restocked: BTreeMap<String, i64> = BTreeMap::new();
-    for o in store.orders_in(OrderStatus::Fulfilled, i64::MAX).await? {
-        if o.updated_at >= end {
-            *restocked_after.entry(o.sku.to_string()).or_default() += o.quantity;
-        } else if o.updated_at >= start {
-            *restocked.entry(o.sku.to_string()).or_default() += o.quantity;
-        }
-    }
+    // Summed by the database: the day's movements, and everything after the day (to walk the
+    // current stock back to the end of the day).
+    let totals = |ms: Vec<Movement>| -> BTreeMap<String, (i64, i64)> {
+        ms.into_iter()
+            .map(|m| (m.sku, (m.sold, m.restocked)))
+            .collect()
+    };
+    let day = totals(store.movements_between(start, end).await?);
+    let after = totals(store.movements_between(end, i64::MAX).await?);
     Ok(products
         .into_iter()
         .map(|p| {
             let sku = p.sku.to_string();
-            let get = |m: &BTreeMap<String, i64>| m.get(&sku).copied().unwrap_or(0);
+            let (sold, restocked) = day.get(&sku).copied().unwrap_or_default();
+            let (sold_after, restocked_after) = after.get(&sku).copied().unwrap_or_default();
             SnapshotRow {
-                stock_end_of_day: p.stock + get(&sold_after) - get(&restocked_after),
-                sold: get(&sold),
-                restocked: get(&restocked),
+                stock_end_of_day: p.stock + sold_after - restocked_after,
+                sold,
+                restocked,
                 name: p.name,
                 sku,
             }
@@ -196,7 +185,7 @@ pub async fn build_exports(
 ) -> Result<Vec<ExportFile>, StoreError> {
     let (start, end) = day_bounds(date);
     let sales = store.sales_between(start, end).await?;
-    let snapshot = inventory_snapshot(store, date, &sales).await?;
+    let snapshot = inventory_snapshot(store, date).await?;
     Ok(vec![
         ExportFile {
             key: sales_key(date),
