@@ -792,7 +792,7 @@ async fn figures() {
         sink.submit(sample_record(i));
         if i % 10_000 == 9_999 {
             // Back-pressure for this synthetic burst (an HTTP load never gets near it): keep
-            // what the writer has not taken well under the hand-over channel's capacity.
+            // what the writer has not taken well under the buffer's limit (MAX_PENDING).
             while (i as u64)
                 .saturating_sub(sink.delivered.load(std::sync::atomic::Ordering::Relaxed))
                 > 50_000

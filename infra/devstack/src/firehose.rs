@@ -3,10 +3,17 @@
 //! (the partition of the buffer's oldest record, UTC, like Firehose), flushed by size or age
 //! (like Firehose buffering hints) and on shutdown.
 //!
+//! Hand-over: `submit` serialises the record and appends the line to a shared buffer under a
+//! mutex held for a memcpy; it wakes the writer task only when the buffer was empty (to arm the
+//! age deadline) or has reached the size limit. Under load that is one wake-up per object, not
+//! one per request, so capture costs the request path a JSON serialisation and nothing else.
+//! A request never waits for the writer: past [`MAX_PENDING`] bytes records are dropped and
+//! counted.
+//!
 //! Shutdown: on the signal the writer keeps taking records — requests still in flight submit
-//! theirs while the server drains — until the channel closes (every sink dropped) or none has
-//! arrived for [`LINGER_QUIET`] (at most [`LINGER_MAX`]), then writes the last object and stops.
-//! A record submitted after that is counted as a failure, never dropped silently.
+//! theirs while the server drains — until every sink is dropped or none has arrived for
+//! [`LINGER_QUIET`] (at most [`LINGER_MAX`]), then writes the last object and stops. A record
+//! submitted after that is counted as a failure, never dropped silently.
 
 use chrono::{Datelike, Timelike, Utc};
 use flate2::Compression;
@@ -14,40 +21,99 @@ use flate2::write::GzEncoder;
 use inventory::capture::{CaptureRecord, CaptureSink};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
-/// Capacity of the hand-over channel; when full, records are dropped and counted (a request
-/// never waits for capture).
-const CHANNEL_CAPACITY: usize = 100_000;
+/// Bytes of NDJSON waiting for the writer beyond which records are dropped and counted (the
+/// writer is stuck or far behind; a request never waits for capture).
+pub const MAX_PENDING: usize = 64 * 1024 * 1024;
 /// After the shutdown signal, stop once no record arrived for this long…
 pub const LINGER_QUIET: Duration = Duration::from_millis(500);
 /// …or after this long in any case (below `Stack::stop`'s 10 s wait for the writer).
 pub const LINGER_MAX: Duration = Duration::from_secs(8);
 
 pub struct LocalFirehose {
-    tx: mpsc::Sender<CaptureRecord>,
-    /// Records lost (channel full or closed, serialisation or write failure).
+    inner: Arc<Inner>,
+    /// Records lost (buffer full or writer stopped, serialisation or write failure).
     pub failures: Arc<AtomicU64>,
     /// Records written to the bucket.
     pub delivered: Arc<AtomicU64>,
 }
 
+struct Inner {
+    state: Mutex<State>,
+    wake: Notify,
+    max_bytes: usize,
+}
+
+#[derive(Default)]
+struct State {
+    buf: Buffer,
+    /// Set by the writer when it stops: later records are failures.
+    closed: bool,
+    /// When the last record arrived (the shutdown linger).
+    last_submit: Option<Instant>,
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves a consistent buffer: keep going.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl LocalFirehose {
+    fn lost(&self, n: u64, why: &str) {
+        let total = self.failures.fetch_add(n, Ordering::Relaxed) + n;
+        inventory::metrics::capture_failures(n);
+        tracing::error!(
+            capture_failures = total,
+            reason = why,
+            "ALARM capture record dropped"
+        );
+    }
+}
+
 impl CaptureSink for LocalFirehose {
     fn submit(&self, record: CaptureRecord) {
-        if self.tx.try_send(record.minimised()).is_err() {
-            let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
-            inventory::metrics::capture_failures(1);
-            tracing::error!(
-                capture_failures = n,
-                "ALARM capture record dropped (buffer full or closed)"
-            );
+        let line = match record.minimised().to_ndjson() {
+            Ok(line) => line,
+            Err(e) => return self.lost(1, &format!("could not be serialised: {e}")),
+        };
+        let mut st = self.inner.lock();
+        if st.closed {
+            drop(st);
+            return self.lost(1, "writer stopped");
+        }
+        if st.buf.ndjson.len() >= MAX_PENDING {
+            drop(st);
+            return self.lost(1, "buffer full");
+        }
+        let now = Instant::now();
+        let was_empty = st.buf.first_at.is_none();
+        if was_empty {
+            st.buf.first_at = Some((now, Utc::now()));
+        }
+        st.buf.ndjson.extend_from_slice(&line);
+        st.buf.count += 1;
+        st.last_submit = Some(now);
+        let full = st.buf.ndjson.len() >= self.inner.max_bytes;
+        drop(st);
+        if was_empty || full {
+            self.inner.wake.notify_one();
         }
     }
     fn failures(&self) -> u64 {
         self.failures.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for LocalFirehose {
+    fn drop(&mut self) {
+        // The last sink is gone: the writer flushes what is left and stops.
+        self.inner.wake.notify_one();
     }
 }
 
@@ -77,7 +143,8 @@ fn write_object(bucket: &Path, key: &str, ndjson: &[u8]) -> std::io::Result<()> 
     }
     let tmp = path.with_extension("gz.part");
     let file = std::fs::File::create(&tmp)?;
-    let mut gz = GzEncoder::new(file, Compression::default());
+    // Fast compression: the writer shares the machine with the API it captures.
+    let mut gz = GzEncoder::new(file, Compression::fast());
     gz.write_all(ndjson)?;
     gz.finish()?.sync_all()?;
     // Atomic publish: readers never see a half-written object.
@@ -93,31 +160,6 @@ struct Buffer {
     first_at: Option<(Instant, chrono::DateTime<Utc>)>,
 }
 
-impl Buffer {
-    fn push(&mut self, record: &CaptureRecord, failures: &AtomicU64) {
-        match record.to_ndjson() {
-            Ok(line) => {
-                if self.first_at.is_none() {
-                    self.first_at = Some((Instant::now(), Utc::now()));
-                }
-                self.ndjson.extend_from_slice(&line);
-                self.count += 1;
-            }
-            Err(e) => {
-                failures.fetch_add(1, Ordering::Relaxed);
-                inventory::metrics::capture_failures(1);
-                tracing::error!(error = %e, "ALARM capture record could not be serialised");
-            }
-        }
-    }
-    fn due(&self, buffering: &Buffering) -> bool {
-        self.ndjson.len() >= buffering.max_bytes
-            || self
-                .first_at
-                .is_some_and(|(t, _)| t.elapsed() >= buffering.max_age)
-    }
-}
-
 struct Writer {
     bucket: PathBuf,
     failures: Arc<AtomicU64>,
@@ -125,13 +167,12 @@ struct Writer {
 }
 
 impl Writer {
-    async fn flush(&self, buf: &mut Buffer) {
-        let Some((_, at)) = buf.first_at.take() else {
+    async fn flush(&self, buf: Buffer) {
+        let Some((_, at)) = buf.first_at else {
             return;
         };
         let key = object_key(at);
-        let data = std::mem::take(&mut buf.ndjson);
-        let n = std::mem::take(&mut buf.count);
+        let (data, n) = (buf.ndjson, buf.count);
         let bucket = self.bucket.clone();
         let written = key.clone();
         let res = tokio::task::spawn_blocking(move || write_object(&bucket, &written, &data)).await;
@@ -155,94 +196,79 @@ impl Writer {
     }
 }
 
-enum Event {
-    Record(Box<CaptureRecord>),
-    Closed,
-    Tick,
-    Shutdown,
-}
-
 /// Starts the buffer-and-flush task. The returned handle completes after the final flush, once
-/// the shutdown signal was given and the channel is closed or quiet (see the module docs).
+/// the shutdown signal was given and every sink is dropped or records stopped coming (see the
+/// module docs).
 pub fn start(
     bucket: PathBuf,
     buffering: Buffering,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> (Arc<LocalFirehose>, tokio::task::JoinHandle<()>) {
-    let (tx, mut rx) = mpsc::channel::<CaptureRecord>(CHANNEL_CAPACITY);
     let failures = Arc::new(AtomicU64::new(0));
     let delivered = Arc::new(AtomicU64::new(0));
+    let inner = Arc::new(Inner {
+        state: Mutex::new(State::default()),
+        wake: Notify::new(),
+        max_bytes: buffering.max_bytes,
+    });
     let sink = Arc::new(LocalFirehose {
-        tx,
+        inner: inner.clone(),
         failures: failures.clone(),
         delivered: delivered.clone(),
     });
+    let alive: Weak<LocalFirehose> = Arc::downgrade(&sink);
     let writer = Writer {
         bucket,
-        failures: failures.clone(),
+        failures,
         delivered,
     };
     let handle = tokio::spawn(async move {
-        let mut buf = Buffer::default();
-        // (since, last record) once shutting down.
-        let mut draining: Option<(Instant, Instant)> = if *shutdown.borrow() {
-            Some((Instant::now(), Instant::now()))
-        } else {
-            None
-        };
+        // When the shutdown signal came, if it did.
+        let mut draining: Option<Instant> = shutdown.borrow().then(Instant::now);
         loop {
-            let age_wait = buf
-                .first_at
-                .map(|(t, _)| buffering.max_age.saturating_sub(t.elapsed()));
-            let linger_wait = draining.map(|(since, last)| {
-                LINGER_QUIET
-                    .saturating_sub(last.elapsed())
-                    .min(LINGER_MAX.saturating_sub(since.elapsed()))
-            });
-            let wait = [age_wait, linger_wait]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap_or(Duration::from_secs(3600));
-            let event = tokio::select! {
-                r = tokio::time::timeout(wait, rx.recv()) => match r {
-                    Ok(Some(rec)) => Event::Record(Box::new(rec)),
-                    Ok(None) => Event::Closed,
-                    Err(_) => Event::Tick,
-                },
-                // Also when the sender is gone (the stack dropped without `stop`).
-                _ = shutdown.changed(), if draining.is_none() => Event::Shutdown,
+            let sinks_gone = alive.strong_count() == 0;
+            let (due, wait, stop) = {
+                let st = inner.lock();
+                let age = st.buf.first_at.map(|(t, _)| t.elapsed());
+                let due = st.buf.ndjson.len() >= buffering.max_bytes
+                    || age.is_some_and(|a| a >= buffering.max_age);
+                let age_wait = age.map(|a| buffering.max_age.saturating_sub(a));
+                let linger_wait = draining.map(|since| {
+                    let quiet = st.last_submit.map_or(since, |l| l.max(since));
+                    LINGER_QUIET
+                        .saturating_sub(quiet.elapsed())
+                        .min(LINGER_MAX.saturating_sub(since.elapsed()))
+                });
+                let stop = sinks_gone || linger_wait.is_some_and(|w| w.is_zero());
+                let wait = [age_wait, linger_wait]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .unwrap_or(Duration::from_secs(3600));
+                (due, wait, stop)
             };
-            match event {
-                Event::Record(rec) => {
-                    buf.push(&rec, &failures);
-                    if let Some((_, last)) = &mut draining {
-                        *last = Instant::now();
-                    }
-                }
-                Event::Closed => {
-                    writer.flush(&mut buf).await;
-                    return;
-                }
-                Event::Tick => {}
-                Event::Shutdown => {
-                    let now = Instant::now();
-                    draining = Some((now, now));
-                }
-            }
-            if buf.due(&buffering) {
-                writer.flush(&mut buf).await;
-            }
-            if let Some((since, last)) = draining
-                && (last.elapsed() >= LINGER_QUIET || since.elapsed() >= LINGER_MAX)
-            {
-                // From now on a submit fails (and is counted); take what is queued.
-                rx.close();
-                while let Ok(rec) = rx.try_recv() {
-                    buf.push(&rec, &failures);
-                }
-                writer.flush(&mut buf).await;
+            if stop {
+                // From now on a submit fails (and is counted); write what is buffered.
+                let rest = {
+                    let mut st = inner.lock();
+                    st.closed = true;
+                    std::mem::take(&mut st.buf)
+                };
+                writer.flush(rest).await;
                 return;
+            }
+            if due {
+                let buf = std::mem::take(&mut inner.lock().buf);
+                writer.flush(buf).await;
+                continue;
+            }
+            tokio::select! {
+                _ = inner.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                // Also when the sender is gone (the stack dropped without `stop`).
+                _ = shutdown.changed(), if draining.is_none() => {
+                    draining = Some(Instant::now());
+                }
             }
         }
     });

@@ -459,6 +459,9 @@ impl Stack {
         for t in self.background {
             let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
         }
+        // The capture sink lives in `shared`: once the last handle is gone the writer flushes
+        // and stops at once instead of waiting for the quiet linger.
+        drop(self.shared);
         if let Some(t) = self.capture_task {
             let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
         }
