@@ -57,6 +57,10 @@ pub struct Args {
     /// Flash sale: warm-up seconds per run (not measured).
     #[arg(long)]
     pub warmup_secs: Option<f64>,
+    /// Flash sale: variants to run, by tag (raw, handler, http-on, http-off; default all), e.g.
+    /// to profile one code path under `perf record`.
+    #[arg(long, value_delimiter = ',')]
+    pub variants: Option<Vec<String>>,
     /// Stock-out pipeline: products sold out per backend.
     #[arg(long)]
     pub products: Option<usize>,
@@ -154,6 +158,24 @@ async fn main() {
         rounds: args.rounds.unwrap_or(if quick { 1 } else { 5 }),
         warmup: Duration::from_secs_f64(args.warmup_secs.unwrap_or(if quick { 0.2 } else { 1.0 })),
         measure: Duration::from_secs_f64(args.secs.unwrap_or(if quick { 0.5 } else { 3.0 })),
+        variants: match &args.variants {
+            None => flash::Variant::ALL.to_vec(),
+            Some(tags) => {
+                let mut vs = Vec::new();
+                for t in tags {
+                    match flash::Variant::ALL.into_iter().find(|v| v.tag() == t) {
+                        Some(v) => vs.push(v),
+                        None => {
+                            eprintln!(
+                                "bench: unknown variant {t:?} (raw, handler, http-on, http-off)"
+                            );
+                            std::process::exit(2);
+                        }
+                    }
+                }
+                vs
+            }
+        },
     };
     let cpu_iterations = args
         .handler_cpu_iterations
