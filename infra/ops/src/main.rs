@@ -4,7 +4,10 @@
 //! `/ops/*` routes. With `--aws` it works on a deployed stack with the caller's AWS credentials:
 //! the factory-orders DLQ through SQS (`ReceiveMessage` with `VisibilityTimeout=0` to look,
 //! `StartMessageMoveTask` to redrive) and the orders through the database (`DATABASE_URL`, or
-//! `DB_SECRET_ARN` + `DB_HOST` + `DB_NAME`), publishing retries to `STOCKOUT_TOPIC_ARN`.
+//! `DB_SECRET_ARN` + `DB_HOST` + `DB_NAME`), publishing retries to `STOCKOUT_TOPIC_ARN`; and the
+//! on-failure queue of the asynchronously invoked functions (stack output `AsyncFailuresQueueUrl`):
+//! `failures list` looks at the invocation records, `failures redrive` re-invokes each function
+//! asynchronously with the record's request payload (`lambda:InvokeFunction`), then deletes it.
 //!
 //! Exit status: 0 done, 1 failed (the reason on stderr), 2 usage error, 3 `alarms --check`
 //! found an alarm in ALARM.
@@ -43,6 +46,10 @@ struct Cli {
     /// With --aws: the stock-out topic an order retry publishes to (stack output StockOutTopicArn).
     #[arg(long, env = "STOCKOUT_TOPIC_ARN", global = true)]
     topic_arn: Option<String>,
+    /// With --aws: the on-failure queue of api-capture, outbox-relay and exporter (stack output
+    /// AsyncFailuresQueueUrl).
+    #[arg(long, env = "ASYNC_FAILURES_QUEUE_URL", global = true)]
+    failures_url: Option<String>,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Output::Table, global = true)]
     output: Output,
@@ -62,6 +69,11 @@ enum Command {
     Dlq {
         #[command(subcommand)]
         command: DlqCommand,
+    },
+    /// Failed asynchronous invocations (api-capture, outbox-relay, exporter): their on-failure queue.
+    Failures {
+        #[command(subcommand)]
+        command: FailuresCommand,
     },
     /// Factory orders.
     Orders {
@@ -94,6 +106,23 @@ enum DlqCommand {
         /// With --aws: wait for the move task to finish.
         #[arg(long)]
         wait: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum FailuresCommand {
+    /// Lists the failed invocations: function, why (retries exhausted / too old), attempts, error.
+    List {
+        /// At most this many records.
+        #[arg(long, default_value_t = 100)]
+        max: usize,
+    },
+    /// Re-invokes each failed invocation's function asynchronously with its original payload, and
+    /// deletes the record once Lambda accepted the invocation.
+    Redrive {
+        /// At most this many records.
+        #[arg(long, default_value_t = 1000)]
+        max: usize,
     },
 }
 
@@ -264,6 +293,13 @@ async fn local(cli: &Cli) -> Result<Value, Failure> {
             ),
         ),
         Command::Alarms { .. } => ("GET", "/ops/alarms".to_owned()),
+        Command::Failures { .. } => {
+            return Err(Failure::Usage(
+                "the local stack invokes nothing asynchronously: `failures` works with --aws \
+                 (--failures-url, the stack output AsyncFailuresQueueUrl)"
+                    .into(),
+            ));
+        }
     };
     let url = format!("{base}{path}");
     let req = if method == "POST" {
@@ -430,20 +466,39 @@ mod aws {
                 let store = store(&sdk).await?;
                 Ok(ops::sku_history(&store, sku, *since_hours).await?)
             }
-            Command::Alarms { .. } => alarms(&cli.dlq_url, &sdk).await,
+            Command::Failures {
+                command: FailuresCommand::List { max },
+            } => {
+                let url = need(
+                    &cli.failures_url,
+                    "--failures-url",
+                    "ASYNC_FAILURES_QUEUE_URL",
+                    "AsyncFailuresQueueUrl",
+                )?;
+                failures_list(&aws_sdk_sqs::Client::new(&sdk), url, *max).await
+            }
+            Command::Failures {
+                command: FailuresCommand::Redrive { max },
+            } => {
+                let url = need(
+                    &cli.failures_url,
+                    "--failures-url",
+                    "ASYNC_FAILURES_QUEUE_URL",
+                    "AsyncFailuresQueueUrl",
+                )?;
+                failures_redrive(&aws_sdk_sqs::Client::new(&sdk), &sdk, url, *max).await
+            }
+            Command::Alarms { .. } => alarms(&cli.dlq_url, &cli.failures_url, &sdk).await,
         }
     }
 
-    /// Looks at the DLQ without taking anything: `VisibilityTimeout=0` leaves every message
-    /// visible (each look increments its receive count; the DLQ has no redrive policy, so that
-    /// is harmless). Repeated until no new message shows up.
-    pub async fn dlq_list(
+    /// Receives up to `max` messages of a queue without taking them: `VisibilityTimeout=0`
+    /// leaves every message visible. Repeated until no new message shows up.
+    async fn peek(
         sqs: &aws_sdk_sqs::Client,
         url: &str,
         max: usize,
-        db: Option<&DynStore>,
-    ) -> Result<Value, Failure> {
-        let depth = queue_depth(sqs, url).await?;
+    ) -> Result<Vec<aws_sdk_sqs::types::Message>, Failure> {
         let mut seen = std::collections::HashSet::new();
         let mut messages = Vec::new();
         let mut fruitless = 0;
@@ -458,41 +513,346 @@ mod aws {
                 .message_attribute_names("All")
                 .send()
                 .await
-                .map_err(|e| sqs_error("sqs:ReceiveMessage on the DLQ", e))?;
+                .map_err(|e| sqs_error("sqs:ReceiveMessage", e))?;
             let mut new = 0;
             for m in out.messages() {
                 let id = m.message_id().unwrap_or_default().to_owned();
-                if !seen.insert(id.clone()) || messages.len() >= max {
+                if messages.len() < max && seen.insert(id) {
+                    new += 1;
+                    messages.push(m.clone());
+                }
+            }
+            fruitless = if new == 0 { fruitless + 1 } else { 0 };
+        }
+        Ok(messages)
+    }
+
+    /// What a Lambda invocation record (the body Lambda sends to an on-failure destination)
+    /// says: which function, why it was given up, how often it ran, the error.
+    pub fn explain_failure(body: &str) -> Value {
+        let Ok(record) = serde_json::from_str::<Value>(body) else {
+            return json!({"reason": "not JSON: not a Lambda invocation record",
+                          "body": body.chars().take(2000).collect::<String>()});
+        };
+        let ctx = &record["requestContext"];
+        let Some(arn) = ctx["functionArn"].as_str() else {
+            return json!({"reason": "no requestContext.functionArn: not a Lambda invocation record",
+                          "body": body.chars().take(2000).collect::<String>()});
+        };
+        let error = &record["responsePayload"];
+        json!({
+            "function": FunctionArn::parse(arn).map(|f| f.name).ok(),
+            "function_arn": arn,
+            "condition": ctx["condition"],
+            "attempts": ctx["approximateInvokeCount"],
+            "request_id": ctx["requestId"],
+            "failed_at": record["timestamp"],
+            "error_type": error["errorType"].as_str().or(record["responseContext"]["functionError"].as_str()),
+            "error": error["errorMessage"],
+            "reason": format!("{} ({})", ctx["condition"].as_str().unwrap_or("failed"),
+                              error["errorMessage"].as_str().unwrap_or("no error message")),
+        })
+    }
+
+    pub async fn failures_list(
+        sqs: &aws_sdk_sqs::Client,
+        url: &str,
+        max: usize,
+    ) -> Result<Value, Failure> {
+        let depth = queue_depth(sqs, url).await?;
+        let records: Vec<Value> = peek(sqs, url, max)
+            .await?
+            .iter()
+            .map(|m| {
+                let mut view = explain_failure(m.body().unwrap_or_default());
+                view["message_id"] = json!(m.message_id());
+                view
+            })
+            .collect();
+        Ok(json!({"queue": url, "depth": depth, "failures": records}))
+    }
+
+    /// Re-invokes every failed invocation (asynchronously, with its original payload, on the
+    /// function's current code) and deletes each record Lambda accepted. A record that cannot be
+    /// redriven stays in the queue (visible again at once) and is reported.
+    pub async fn failures_redrive(
+        sqs: &aws_sdk_sqs::Client,
+        sdk: &aws_config::SdkConfig,
+        url: &str,
+        max: usize,
+    ) -> Result<Value, Failure> {
+        let lambda = Invoker::new(sdk).await?;
+        let mut seen = std::collections::HashSet::new();
+        let (mut redriven, mut errors, mut fruitless) = (Vec::new(), Vec::new(), 0);
+        while redriven.len() + errors.len() < max && fruitless < 2 {
+            let out = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .visibility_timeout(60)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .map_err(|e| sqs_error("sqs:ReceiveMessage on the failures queue", e))?;
+            let mut new = 0;
+            for m in out.messages() {
+                let id = m.message_id().unwrap_or_default().to_owned();
+                if !seen.insert(id.clone()) || redriven.len() + errors.len() >= max {
+                    // Seen already (left in the queue) or over --max: visible again at once.
+                    release(sqs, url, m).await;
                     continue;
                 }
                 new += 1;
                 let body = m.body().unwrap_or_default();
-                let mut view = match db {
-                    Some(store) => ops::explain_message(store, body).await,
-                    None => explain_offline(body),
+                let result = match serde_json::from_str::<Value>(body) {
+                    Ok(record) => match record["requestContext"]["functionArn"].as_str() {
+                        Some(arn) => lambda
+                            .invoke_event(arn, &record["requestPayload"])
+                            .await
+                            .map(|()| arn.to_owned()),
+                        None => Err(
+                            "not a Lambda invocation record (no requestContext.functionArn)".into(),
+                        ),
+                    },
+                    Err(e) => Err(format!("not a Lambda invocation record: {e}")),
                 };
-                let attrs: serde_json::Map<String, Value> = m
-                    .message_attributes()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|(k, v)| Some((k.clone(), json!(v.string_value()?))))
-                    .collect();
-                let sys = m.attributes();
-                let get = |n: MessageSystemAttributeName| sys.and_then(|a| a.get(&n)).cloned();
-                view["message_id"] = json!(id);
-                view["attributes"] = Value::Object(attrs);
-                view["receive_count"] = json!(
-                    get(MessageSystemAttributeName::ApproximateReceiveCount)
-                        .and_then(|c| c.parse::<u64>().ok())
-                );
-                view["sent_at"] = json!(
-                    get(MessageSystemAttributeName::SentTimestamp)
-                        .and_then(|t| t.parse::<i64>().ok())
-                        .map(inventory::domain::rfc3339)
-                );
-                messages.push(view);
+                match result {
+                    Ok(arn) => {
+                        sqs.delete_message()
+                            .queue_url(url)
+                            .receipt_handle(m.receipt_handle().unwrap_or_default())
+                            .send()
+                            .await
+                            .map_err(|e| sqs_error("sqs:DeleteMessage", e))?;
+                        redriven.push(json!({"message_id": id, "function_arn": arn}));
+                    }
+                    Err(why) => {
+                        // Left in the queue, visible again at once for the next look.
+                        release(sqs, url, m).await;
+                        errors.push(json!({"message_id": id, "error": why}));
+                    }
+                }
             }
             fruitless = if new == 0 { fruitless + 1 } else { 0 };
+        }
+        let result = json!({
+            "queue": url,
+            "redriven": redriven.len(),
+            "invocations": redriven,
+            "failed": errors.len(),
+            "errors": errors,
+        });
+        if let Some(first) = result["errors"].get(0) {
+            return Err(Failure::Failed(format!(
+                "re-invoked {} record(s); {} could not be (left in the queue), e.g. {}: {}",
+                result["redriven"],
+                result["failed"],
+                s(&first["message_id"]),
+                s(&first["error"])
+            )));
+        }
+        Ok(result)
+    }
+
+    /// Makes a received message visible again at once (best effort: at worst it reappears when
+    /// its 60 s visibility timeout ends).
+    async fn release(sqs: &aws_sdk_sqs::Client, url: &str, m: &aws_sdk_sqs::types::Message) {
+        let _ = sqs
+            .change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(m.receipt_handle().unwrap_or_default())
+            .visibility_timeout(0)
+            .send()
+            .await;
+    }
+
+    /// `arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>]`.
+    #[derive(Debug, PartialEq, Eq)]
+    pub struct FunctionArn {
+        pub partition: String,
+        pub region: String,
+        pub name: String,
+        pub qualifier: Option<String>,
+    }
+
+    impl FunctionArn {
+        pub fn parse(arn: &str) -> Result<Self, String> {
+            let parts: Vec<&str> = arn.split(':').collect();
+            let ok_name = |n: &str| {
+                !n.is_empty()
+                    && n.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+            };
+            match parts.as_slice() {
+                [
+                    "arn",
+                    partition,
+                    "lambda",
+                    region,
+                    _account,
+                    "function",
+                    name,
+                    rest @ ..,
+                ] if ok_name(name) && rest.len() <= 1 => {
+                    let qualifier = rest
+                        .first()
+                        .filter(|q| **q != "$LATEST")
+                        .map(|q| q.to_string());
+                    if qualifier.as_deref().is_some_and(|q| !ok_name(q)) {
+                        return Err(format!("{arn}: unexpected qualifier"));
+                    }
+                    Ok(FunctionArn {
+                        partition: partition.to_string(),
+                        region: region.to_string(),
+                        name: name.to_string(),
+                        qualifier,
+                    })
+                }
+                _ => Err(format!("{arn} is not a Lambda function ARN")),
+            }
+        }
+    }
+
+    /// `lambda:InvokeFunction` with `InvocationType=Event`, signed with SigV4 (no Lambda SDK:
+    /// one call does not justify another generated client in the build).
+    pub struct Invoker {
+        http: reqwest::Client,
+        endpoint: Option<String>,
+        credentials: aws_sdk_sqs::config::Credentials,
+    }
+
+    impl Invoker {
+        pub async fn new(sdk: &aws_config::SdkConfig) -> Result<Self, Failure> {
+            use aws_sdk_sqs::config::ProvideCredentials;
+            let provider = sdk.credentials_provider().ok_or_else(|| {
+                Failure::Usage("no AWS credentials (aws configure, SSO or AWS_* variables)".into())
+            })?;
+            let credentials = provider
+                .provide_credentials()
+                .await
+                .map_err(|e| Failure::Usage(format!("AWS credentials: {e}")))?;
+            let http = reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .map_err(|e| Failure::Failed(e.to_string()))?;
+            Ok(Invoker {
+                http,
+                endpoint: sdk
+                    .endpoint_url()
+                    .map(|u| u.trim_end_matches('/').to_owned()),
+                credentials,
+            })
+        }
+
+        pub async fn invoke_event(
+            &self,
+            function_arn: &str,
+            payload: &Value,
+        ) -> Result<(), String> {
+            let f = FunctionArn::parse(function_arn)?;
+            let base = self.endpoint.clone().unwrap_or_else(|| {
+                let suffix = if f.partition == "aws-cn" {
+                    "amazonaws.com.cn"
+                } else {
+                    "amazonaws.com"
+                };
+                format!("https://lambda.{}.{suffix}", f.region)
+            });
+            let url = reqwest::Url::parse(&base).map_err(|e| format!("{base}: {e}"))?;
+            let host = match url.port() {
+                Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+                None => url.host_str().unwrap_or_default().to_owned(),
+            };
+            let path = format!("/2015-03-31/functions/{}/invocations", f.name);
+            let query = f
+                .qualifier
+                .as_ref()
+                .map(|q| format!("Qualifier={q}"))
+                .unwrap_or_default();
+            let body = serde_json::to_vec(payload).map_err(|e| e.to_string())?;
+            let amz_date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+            let signed = sigv4::sign(&sigv4::Request {
+                method: "POST",
+                host: &host,
+                path: &path,
+                query: &query,
+                body: &body,
+                region: &f.region,
+                service: "lambda",
+                access_key: self.credentials.access_key_id(),
+                secret_key: self.credentials.secret_access_key(),
+                session_token: self.credentials.session_token(),
+                amz_date: &amz_date,
+            });
+            let target = if query.is_empty() {
+                format!("{}{path}", base)
+            } else {
+                format!("{}{path}?{query}", base)
+            };
+            let mut req = self
+                .http
+                .post(&target)
+                .header("x-amz-invocation-type", "Event")
+                .header("content-type", "application/json")
+                .body(body);
+            for (k, v) in signed {
+                req = req.header(k, v);
+            }
+            let res = req
+                .send()
+                .await
+                .map_err(|e| format!("lambda:InvokeFunction {}: {}", f.name, e.without_url()))?;
+            let status = res.status();
+            if status.as_u16() == 202 {
+                return Ok(());
+            }
+            let text = res.text().await.unwrap_or_default();
+            Err(format!(
+                "lambda:InvokeFunction {}: {} {}",
+                f.name,
+                status.as_u16(),
+                text.chars().take(300).collect::<String>()
+            ))
+        }
+    }
+
+    /// Looks at the DLQ without taking anything: `VisibilityTimeout=0` leaves every message
+    /// visible (each look increments its receive count; the DLQ has no redrive policy, so that
+    /// is harmless). Repeated until no new message shows up.
+    pub async fn dlq_list(
+        sqs: &aws_sdk_sqs::Client,
+        url: &str,
+        max: usize,
+        db: Option<&DynStore>,
+    ) -> Result<Value, Failure> {
+        let depth = queue_depth(sqs, url).await?;
+        let mut messages = Vec::new();
+        for m in peek(sqs, url, max).await? {
+            let body = m.body().unwrap_or_default();
+            let mut view = match db {
+                Some(store) => ops::explain_message(store, body).await,
+                None => explain_offline(body),
+            };
+            let attrs: serde_json::Map<String, Value> = m
+                .message_attributes()
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, v)| Some((k.clone(), json!(v.string_value()?))))
+                .collect();
+            let sys = m.attributes();
+            let get = |n: MessageSystemAttributeName| sys.and_then(|a| a.get(&n)).cloned();
+            view["message_id"] = json!(m.message_id());
+            view["attributes"] = Value::Object(attrs);
+            view["receive_count"] = json!(
+                get(MessageSystemAttributeName::ApproximateReceiveCount)
+                    .and_then(|c| c.parse::<u64>().ok())
+            );
+            view["sent_at"] = json!(
+                get(MessageSystemAttributeName::SentTimestamp)
+                    .and_then(|t| t.parse::<i64>().ok())
+                    .map(inventory::domain::rfc3339)
+            );
+            messages.push(view);
         }
         Ok(json!({"queue": url, "depth": depth, "messages": messages}))
     }
@@ -607,9 +967,18 @@ mod aws {
     /// The CloudWatch alarms themselves: `aws cloudwatch describe-alarms --state-value ALARM`.
     async fn alarms(
         dlq_url: &Option<String>,
+        failures_url: &Option<String>,
         sdk: &aws_config::SdkConfig,
     ) -> Result<Value, Failure> {
         let mut alarms = Vec::new();
+        if let Some(url) = failures_url {
+            let depth = queue_depth(&aws_sdk_sqs::Client::new(sdk), url).await?;
+            alarms.push(json!({
+                "name": "AsyncFailuresNotEmpty", "aws_alarm": "AsyncFailuresAlarm",
+                "state": if depth > 0 { "ALARM" } else { "OK" },
+                "reason": format!("{depth} failed asynchronous invocation(s) in the failures queue"),
+            }));
+        }
         if let Some(url) = dlq_url {
             let depth = queue_depth(&aws_sdk_sqs::Client::new(sdk), url).await?;
             alarms.push(json!({
@@ -632,7 +1001,9 @@ mod aws {
         }
         if alarms.is_empty() {
             return Err(Failure::Usage(
-                "--aws alarms needs --dlq-url (FACTORY_ORDERS_DLQ_URL) and/or DATABASE_URL".into(),
+                "--aws alarms needs --dlq-url (FACTORY_ORDERS_DLQ_URL), --failures-url \
+                 (ASYNC_FAILURES_QUEUE_URL) and/or DATABASE_URL"
+                    .into(),
             ));
         }
         Ok(json!({
@@ -731,6 +1102,40 @@ fn render(command: &Command, v: &Value) -> String {
                     .unwrap_or_default()
             ),
         },
+        Command::Failures {
+            command: FailuresCommand::List { .. },
+        } => {
+            let records = list("failures");
+            let mut out = format!(
+                "{}: {} failed invocation(s)\n",
+                s(&v["queue"]),
+                s(&v["depth"])
+            );
+            if !records.is_empty() {
+                out += &table(
+                    &["MESSAGE", "FUNCTION", "ATTEMPTS", "FAILED_AT", "REASON"],
+                    records
+                        .iter()
+                        .map(|r| {
+                            vec![
+                                s(&r["message_id"]),
+                                s(&r["function"]),
+                                s(&r["attempts"]),
+                                s(&r["failed_at"]),
+                                s(&r["reason"]),
+                            ]
+                        })
+                        .collect(),
+                );
+            }
+            out
+        }
+        Command::Failures {
+            command: FailuresCommand::Redrive { .. },
+        } => format!(
+            "re-invoked {} failed invocation(s) asynchronously with their original payloads\n",
+            s(&v["redriven"])
+        ),
         Command::Orders {
             command: OrdersCommand::List { .. },
         } => {
@@ -852,5 +1257,187 @@ fn render(command: &Command, v: &Value) -> String {
             }
             out
         }
+    }
+}
+
+// ---- SigV4 --------------------------------------------------------------------------------
+
+/// AWS Signature Version 4 for one request (headers `host` and `x-amz-date`, plus
+/// `x-amz-security-token` with temporary credentials). The path must need no percent-encoding
+/// (Lambda function names and the Invoke path do not).
+mod sigv4 {
+    use hmac::{Hmac, Mac};
+    use sha2::{Digest, Sha256};
+
+    pub struct Request<'a> {
+        pub method: &'a str,
+        pub host: &'a str,
+        pub path: &'a str,
+        /// Canonical query string (`k=v&…`, sorted, encoded) or empty.
+        pub query: &'a str,
+        pub body: &'a [u8],
+        pub region: &'a str,
+        pub service: &'a str,
+        pub access_key: &'a str,
+        pub secret_key: &'a str,
+        pub session_token: Option<&'a str>,
+        /// `YYYYMMDDTHHMMSSZ`
+        pub amz_date: &'a str,
+    }
+
+    fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+        mac.update(data);
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// The headers to add to the request: `x-amz-date`, `authorization` (and the token).
+    pub fn sign(r: &Request) -> Vec<(&'static str, String)> {
+        let date = &r.amz_date[..8];
+        let mut headers = vec![("host", r.host), ("x-amz-date", r.amz_date)];
+        if let Some(token) = r.session_token {
+            headers.push(("x-amz-security-token", token));
+        }
+        headers.sort();
+        let canonical_headers: String = headers
+            .iter()
+            .map(|(k, v)| format!("{k}:{}\n", v.trim()))
+            .collect();
+        let signed_headers = headers
+            .iter()
+            .map(|(k, _)| *k)
+            .collect::<Vec<_>>()
+            .join(";");
+        let canonical = format!(
+            "{}\n{}\n{}\n{canonical_headers}\n{signed_headers}\n{}",
+            r.method,
+            r.path,
+            r.query,
+            hex::encode(Sha256::digest(r.body))
+        );
+        let scope = format!("{date}/{}/{}/aws4_request", r.region, r.service);
+        let to_sign = format!(
+            "AWS4-HMAC-SHA256\n{}\n{scope}\n{}",
+            r.amz_date,
+            hex::encode(Sha256::digest(canonical.as_bytes()))
+        );
+        let mut key = hmac(format!("AWS4{}", r.secret_key).as_bytes(), date.as_bytes());
+        for part in [r.region, r.service, "aws4_request"] {
+            key = hmac(&key, part.as_bytes());
+        }
+        let signature = hex::encode(hmac(&key, to_sign.as_bytes()));
+        let mut out = vec![
+            ("x-amz-date", r.amz_date.to_owned()),
+            (
+                "authorization",
+                format!(
+                    "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
+                    r.access_key
+                ),
+            ),
+        ];
+        if let Some(token) = r.session_token {
+            out.push(("x-amz-security-token", token.to_owned()));
+        }
+        out
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn vanilla<'a>(method: &'a str, body: &'a [u8]) -> Request<'a> {
+            Request {
+                method,
+                host: "example.amazonaws.com",
+                path: "/",
+                query: "",
+                body,
+                region: "us-east-1",
+                service: "service",
+                access_key: "AKIDEXAMPLE",
+                secret_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                session_token: None,
+                amz_date: "20150830T123600Z",
+            }
+        }
+
+        /// The get-vanilla and post-vanilla cases of the AWS SigV4 test suite.
+        #[test]
+        fn aws_test_suite_vanilla() {
+            let auth = |r: &Request| {
+                sign(r)
+                    .into_iter()
+                    .find(|(k, _)| *k == "authorization")
+                    .unwrap()
+                    .1
+            };
+            let prefix = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=";
+            assert_eq!(
+                auth(&vanilla("GET", b"")),
+                format!("{prefix}5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31")
+            );
+            assert_eq!(
+                auth(&vanilla("POST", b"")),
+                format!("{prefix}5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b")
+            );
+        }
+
+        #[test]
+        fn session_token_is_signed_and_sent() {
+            let mut r = vanilla("POST", b"{}");
+            r.session_token = Some("token");
+            let h = sign(&r);
+            assert!(
+                h.iter()
+                    .any(|(k, v)| *k == "x-amz-security-token" && v == "token")
+            );
+            assert!(h.iter().any(|(k, v)| *k == "authorization"
+                && v.contains("SignedHeaders=host;x-amz-date;x-amz-security-token")));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::aws::{FunctionArn, explain_failure};
+
+    #[test]
+    fn function_arns() {
+        let f = FunctionArn::parse(
+            "arn:aws:lambda:eu-west-1:123456789012:function:stack-OutboxRelay-AbC1:$LATEST",
+        )
+        .unwrap();
+        assert_eq!(
+            (f.region.as_str(), f.name.as_str(), f.qualifier),
+            ("eu-west-1", "stack-OutboxRelay-AbC1", None)
+        );
+        let f =
+            FunctionArn::parse("arn:aws:lambda:us-east-1:123456789012:function:f:live").unwrap();
+        assert_eq!(f.qualifier.as_deref(), Some("live"));
+        assert!(FunctionArn::parse("arn:aws:sqs:us-east-1:123456789012:q").is_err());
+        assert!(FunctionArn::parse("arn:aws:lambda:us-east-1:1:function:a/../b").is_err());
+    }
+
+    #[test]
+    fn explains_an_invocation_record() {
+        let v = explain_failure(
+            r#"{"version":"1.0","timestamp":"2026-11-21T00:15:31.000Z",
+            "requestContext":{"requestId":"r-1","functionArn":"arn:aws:lambda:us-east-1:123456789012:function:exp:$LATEST",
+                              "condition":"RetriesExhausted","approximateInvokeCount":3},
+            "requestPayload":{"source":"aws.events"},
+            "responseContext":{"statusCode":200,"executedVersion":"$LATEST","functionError":"Unhandled"},
+            "responsePayload":{"errorType":"ExportError","errorMessage":"database unavailable"}}"#,
+        );
+        assert_eq!(v["function"], "exp");
+        assert_eq!(v["attempts"], 3);
+        assert_eq!(v["error_type"], "ExportError");
+        assert_eq!(v["reason"], "RetriesExhausted (database unavailable)");
+        assert!(
+            explain_failure("nope")["reason"]
+                .as_str()
+                .unwrap()
+                .contains("not a Lambda invocation record")
+        );
     }
 }
