@@ -34,6 +34,19 @@ What is checked
   plus routes (docs/api.md vs HttpApi events), pipeline wiring (factory-orderer's Timeout covers
   FACTORY_TIMEOUT_MS + 5 s; FACTORY_URL is factory-sim's Function URL when the sim is deployed, and
   the sim's CALLBACK_BASE_URL is the orderer's) and the alarms the runbook relies on.
+  (e) deploy safety: every function that gets database credentials (DB_SECRET_ARN + GetSecretValue
+      on it), except the one the migrations custom resource invokes, DependsOn that resource; RDS
+      DeletionProtection defaults to false and the final snapshot is kept; docs/deploy.md covers each
+      failure state; the connection budget (each database function's concurrency cap x its
+      DB_MAX_CONNECTIONS + migrate + headroom) fits max_connections of the default instance class;
+      the DB parameter group has Lambda-fit timeouts and the family of every allowed engine version;
+      a conditional RDS Proxy; every asynchronously invoked function has an SQS on-failure destination
+      (14 days, alarmed, SendMessage granted after the SAM transform, a stack output donut-ops reads);
+      DB_CA_BUNDLE and the CA layer on every database function, and every DB_* Globals variable read
+      by lambdas/inventory/src/config.rs.
+  (f) docs/deploy.md lists the questions of `sam deploy --guided` in SAM CLI's order (computed with
+      SAM CLI's own code) and itemises the costs; requirements-tools.txt pins every tool exactly and
+      scripts/setup-venv.sh installs from it (and .venv has those versions).
 Exit status 1 on any failure; the last line is "N passed, M failed".
 """
 from __future__ import annotations
@@ -816,6 +829,413 @@ def check_wiring(t: Template, r: Results) -> None:
         r.check(name in outputs, f"output {name}")
 
 
+# ---------------------------------------------------------------------------------------------
+# Deploy safety (issue 12): migrations first, rollback that cannot be trapped, the connection
+# budget, on-failure destinations, the CA bundle, and the guided-deploy questions in the docs.
+# ---------------------------------------------------------------------------------------------
+# max_connections of RDS MySQL per class: {DBInstanceClassMemory/12582880}. DBInstanceClassMemory
+# is the class's memory minus what RDS reserves for the OS and its agents; 1 GiB classes report
+# about 66 (not the nominal 1073741824/12582880 = 85), so the budget uses 66/85 of the nominal value.
+# docs/deploy.md ("Connection budget") shows the same table.
+MAX_CONNECTIONS = {"db.t4g.micro": 66, "db.t4g.small": 132, "db.t4g.medium": 264, "db.t4g.large": 528}
+# Connections kept free: RDS's own rdsadmin/monitoring sessions, an operator's mysql session,
+# donut-ops (pool of 2), and a deploy's overlap (old and new environments for a moment).
+BUDGET_HEADROOM = 10
+ASYNC_EVENT_TYPES = {"Schedule", "ScheduleV2", "CloudWatchEvent", "EventBridgeRule", "S3", "SNS",
+                     "CloudWatchLogs", "IoTRule", "AlexaSkill", "Cognito"}
+FAILURE_STATES = ["CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "UPDATE_ROLLBACK_FAILED",
+                  "UPDATE_ROLLBACK_COMPLETE", "DELETE_FAILED"]
+
+
+def condition_value(t: Template, cond, params: dict) -> bool | None:
+    """Evaluates a condition (name or expression) for the given parameter values; None if unknown."""
+    if isinstance(cond, str):
+        expr = ((t.data.get("Conditions") or {}).get(cond))
+        return None if expr is None else condition_value(t, expr, params)
+    if not isinstance(cond, dict) or len(cond) != 1:
+        return None
+    (op, args), = cond.items()
+
+    def val(x):
+        if isinstance(x, dict) and set(x) == {"Ref"}:
+            return params.get(x["Ref"], (t.parameters.get(x["Ref"]) or {}).get("Default"))
+        if isinstance(x, dict) and set(x) == {"Fn::Join"}:
+            sep, items = x["Fn::Join"]
+            items = val(items)
+            return None if items is None else sep.join(str(i) for i in as_list(items))
+        return x
+
+    if op == "Condition":
+        return condition_value(t, args, params)
+    if op == "Fn::Equals":
+        a, b = (val(v) for v in args)
+        return None if a is None or b is None else str(a) == str(b)
+    if op == "Fn::Not":
+        v = condition_value(t, args[0], params)
+        return None if v is None else not v
+    if op in ("Fn::And", "Fn::Or"):
+        vals = [condition_value(t, c, params) for c in args]
+        if None in vals:
+            return None
+        return all(vals) if op == "Fn::And" else any(vals)
+    return None
+
+
+def resolve(t: Template, x, params: dict):
+    """Value of an expression made of literals, Refs to parameters and Fn::If, for these parameters."""
+    if isinstance(x, dict) and set(x) == {"Fn::If"}:
+        cond, yes, no = x["Fn::If"]
+        v = condition_value(t, cond, params)
+        return None if v is None else resolve(t, yes if v else no, params)
+    if isinstance(x, dict) and set(x) == {"Ref"} and x["Ref"] in t.parameters:
+        return params.get(x["Ref"], (t.parameters[x["Ref"]] or {}).get("Default"))
+    return x
+
+
+def depends_on(res: dict) -> set[str]:
+    return set(as_list(res.get("DependsOn")))
+
+
+def database_secret_ids(t: Template) -> set[str]:
+    return refs(t.globals_fn.get("Environment", {}).get("Variables", {}).get("DB_SECRET_ARN"))
+
+
+def database_functions(t: Template) -> dict[str, str]:
+    """logical id -> binary of every function that gets database credentials: its DB_SECRET_ARN is
+    set and its policies grant secretsmanager:GetSecretValue on the secret it names."""
+    out = {}
+    for lid, fn in t.functions().items():
+        secret = t.env(fn).get("DB_SECRET_ARN")
+        if secret is None:
+            continue
+        target = refs(secret)
+        if any(refs(s.get("Resource")) & target for s in t.grants(lid, "secretsmanager:GetSecretValue")):
+            out[lid] = t.binary(fn)
+    return out
+
+
+def migrations_resources(t: Template) -> dict[str, set[str]]:
+    """custom resource id -> the functions its ServiceToken invokes."""
+    out = {}
+    for rid, res in t.resources.items():
+        if str(res.get("Type", "")).startswith("Custom::") or res.get("Type") == "AWS::CloudFormation::CustomResource":
+            fns = refs((res.get("Properties") or {}).get("ServiceToken")) & set(t.functions())
+            if fns:
+                out[rid] = fns
+    return out
+
+
+def concurrency_cap(t: Template, lid: str) -> tuple[object, str] | None:
+    """(expression, where) of the cap on a function's concurrent executions: its
+    ReservedConcurrentExecutions, or - for a function whose only trigger is an SQS event source
+    mapping - the mapping's ScalingConfig.MaximumConcurrency."""
+    fn = t.resources[lid]
+    reserved = (fn.get("Properties") or {}).get("ReservedConcurrentExecutions")
+    if reserved is not None:
+        return reserved, "ReservedConcurrentExecutions"
+    events = ((fn.get("Properties") or {}).get("Events") or {})
+    mappings = [p for f, _, p in queue_consumers(t) if f == lid]
+    if mappings and not events:
+        caps = [((p.get("ScalingConfig") or {}).get("MaximumConcurrency")) for p in mappings]
+        if all(c is not None for c in caps):
+            if len(caps) == 1:
+                return caps[0], "event source mapping ScalingConfig.MaximumConcurrency"
+            return {"Sum": caps}, "sum of the event source mappings' MaximumConcurrency"
+    return None
+
+
+def number_at(t: Template, x, params: dict | None = None) -> float | None:
+    if isinstance(x, dict) and set(x) == {"Sum"}:
+        vals = [number_at(t, v, params) for v in x["Sum"]]
+        return None if None in vals else sum(vals)
+    v = resolve(t, x, params or {})
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def async_functions(t: Template) -> dict[str, str]:
+    """Functions some AWS service invokes asynchronously: schedules and other event-style events,
+    CloudWatch Logs subscription filters, EventBridge rules."""
+    out = {}
+    for lid, fn in t.functions().items():
+        for ev in (((fn.get("Properties") or {}).get("Events")) or {}).values():
+            if ev.get("Type") in ASYNC_EVENT_TYPES:
+                out[lid] = f"{ev.get('Type')} event"
+    for f in t.of_type("AWS::Logs::SubscriptionFilter").values():
+        for lid in refs((f.get("Properties") or {}).get("DestinationArn")) & set(t.functions()):
+            out[lid] = "CloudWatch Logs subscription filter"
+    for rule in t.of_type("AWS::Events::Rule").values():
+        for target in as_list((rule.get("Properties") or {}).get("Targets")):
+            for lid in refs(target.get("Arn")) & set(t.functions()):
+                out[lid] = "EventBridge rule"
+    return out
+
+
+def sam_transformed(t: Template) -> dict | None:
+    """The template after the SAM transform (offline), or None when samtranslator is unavailable."""
+    try:
+        from samtranslator.translator.transform import transform  # noqa: PLC0415
+    except ImportError:
+        return None
+
+    class NoManagedPolicies:
+        def load(self):
+            return {}
+
+    data = copy.deepcopy(t.data)
+    data.setdefault("Globals", {}).setdefault("Function", {})["CodeUri"] = "s3://bucket/key"
+    for fn in data.get("Resources", {}).values():
+        if fn.get("Type") == "AWS::Serverless::Function":
+            (fn.get("Properties") or {}).pop("CodeUri", None)
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    return transform(data, {}, NoManagedPolicies())
+
+
+def config_rs_env() -> tuple[set[str], set[str]]:
+    """(required, optional) variables lambdas/inventory/src/config.rs reads - database_from_env and
+    the other shared helpers every database function goes through."""
+    path = ROOT / "lambdas" / "inventory" / "src" / "config.rs"
+    if not path.exists():
+        return set(), set()
+    f = code_facts(path)
+    return f.required, f.optional
+
+
+def check_deploy_safety(t: Template, r: Results, use_code: bool) -> None:
+    r.begin("deploy safety: migrations, rollback, connection budget, async failures, TLS")
+    deploy_md = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    db_fns = database_functions(t)
+    r.check(bool(db_fns), "some functions get database credentials (DB_SECRET_ARN + GetSecretValue on it)")
+    migrations = migrations_resources(t)
+    migrate_fns = {f for fns in migrations.values() for f in fns}
+    r.check(bool(migrations) and migrate_fns <= set(db_fns),
+            "a custom resource runs the migrations with a database function", f"{migrations}")
+    # 1. every database function other than migrate is created/updated after the migrations ran
+    for lid in sorted(set(db_fns) - migrate_fns):
+        r.check(bool(depends_on(t.resources[lid]) & set(migrations)),
+                f"{db_fns[lid]}: DependsOn the migrations ({', '.join(sorted(migrations))})",
+                "it could serve before its schema exists (create) or before its migration ran (update)")
+
+    # 2. a failed first create can roll back: no deletion protection by default, snapshot kept
+    for rid, db in t.of_type("AWS::RDS::DBInstance").items():
+        p = db.get("Properties") or {}
+        dp = resolve(t, p.get("DeletionProtection", False), {})
+        r.check(str(dp).lower() == "false", f"{rid}: DeletionProtection is false by default",
+                f"default {dp!r}: a failed first create cannot delete the instance (ROLLBACK_FAILED)")
+        r.check(db.get("DeletionPolicy") == "Snapshot" and db.get("UpdateReplacePolicy") == "Snapshot",
+                f"{rid}: DeletionPolicy and UpdateReplacePolicy Snapshot (final snapshot kept)")
+    for state in FAILURE_STATES:
+        r.check(state in deploy_md, f"docs/deploy.md: how to recover from {state}")
+    for command in ("continue-update-rollback", "--retain-resources", "DeletionProtection=true"):
+        r.check(command in deploy_md, f"docs/deploy.md mentions {command}")
+
+    # 3. connection budget at the defaults
+    dbs = t.of_type("AWS::RDS::DBInstance")
+    for rid, db in dbs.items():
+        p = db.get("Properties") or {}
+        cls = resolve(t, p.get("DBInstanceClass"), {})
+        limit = MAX_CONNECTIONS.get(str(cls))
+        if not r.check(limit is not None, f"{rid}: max_connections of {cls} is known",
+                       f"add it to MAX_CONNECTIONS (known: {', '.join(MAX_CONNECTIONS)})"):
+            continue
+        cls_expr = p.get("DBInstanceClass")
+        if isinstance(cls_expr, dict) and set(cls_expr) == {"Ref"}:
+            allowed = as_list((t.parameters.get(cls_expr["Ref"]) or {}).get("AllowedValues"))
+            r.check(bool(allowed) and all(a in MAX_CONNECTIONS for a in allowed),
+                    f"{rid}: every allowed instance class has a known max_connections", f"{allowed}")
+            for a in allowed:
+                r.check(a in deploy_md, f"docs/deploy.md: connection budget for {a}")
+        total = 0.0
+        lines = []
+        for lid in sorted(db_fns):
+            fn = t.resources[lid]
+            pool = number_at(t, t.env(fn).get("DB_MAX_CONNECTIONS"))
+            if lid in migrate_fns:
+                cap = number_at(t, (fn.get("Properties") or {}).get("ReservedConcurrentExecutions", 1))
+                r.check(pool == 1, f"{db_fns[lid]}: DB_MAX_CONNECTIONS 1 (migrations use one connection)",
+                        f"got {t.env(fn).get('DB_MAX_CONNECTIONS')!r}")
+                where = "custom resource, one invocation"
+            else:
+                found = concurrency_cap(t, lid)
+                if not r.check(found is not None, f"{db_fns[lid]}: has a concurrency cap",
+                               "ReservedConcurrentExecutions (or an SQS mapping's MaximumConcurrency as its only trigger)"):
+                    continue
+                expr, where = found
+                r.check(bool(refs(expr) & set(t.parameters)), f"{db_fns[lid]}: its cap is a template parameter",
+                        f"{where} is {expr!r}")
+                cap = number_at(t, expr)
+            if not r.check(cap is not None and pool is not None, f"{db_fns[lid]}: cap and pool size are numbers",
+                           f"cap {cap!r}, DB_MAX_CONNECTIONS {pool!r}"):
+                continue
+            total += cap * pool
+            lines.append(f"{db_fns[lid]} {cap:g} x {pool:g} ({where})")
+        total += BUDGET_HEADROOM
+        r.note(f"connection budget at the defaults: {' + '.join(lines)} + headroom {BUDGET_HEADROOM} "
+               f"= {total:g} of max_connections {limit} ({cls})")
+        r.check(total <= limit, f"{rid}: connection budget {total:g} <= max_connections {limit} of {cls}",
+                "lower a concurrency cap or DbMaxConnections, or choose a larger DatabaseInstanceClass")
+        # the parameter group: Lambda-friendly timeouts, family from the engine version
+        groups = refs(p.get("DBParameterGroupName")) & set(t.of_type("AWS::RDS::DBParameterGroup"))
+        if r.check(bool(groups), f"{rid}: a DB parameter group of this stack is attached"):
+            for gid in groups:
+                gp = t.resources[gid].get("Properties") or {}
+                params = gp.get("Parameters") or {}
+                for name in ("wait_timeout", "interactive_timeout"):
+                    v = number_at(t, params.get(name))
+                    r.check(v is not None and 60 <= v <= 900, f"{gid}: {name} between 60 and 900 s",
+                            f"got {params.get(name)!r} (MySQL's default is 28800)")
+                engine = p.get("EngineVersion")
+                versions = ([str(v) for v in as_list((t.parameters.get(engine["Ref"]) or {}).get("AllowedValues"))]
+                            if isinstance(engine, dict) and set(engine) == {"Ref"} else [str(engine)])
+                for v in versions:
+                    pv = {engine["Ref"]: v} if isinstance(engine, dict) else {}
+                    fam = resolve(t, gp.get("Family"), pv)
+                    want = "mysql" + ".".join(v.split(".")[:2])
+                    r.check(fam == want, f"{gid}: Family {want} for engine {v}", f"got {fam!r}")
+    r.check(any(res.get("Condition") for res in t.of_type("AWS::RDS::DBProxy").values())
+            and "UseRdsProxy" in t.parameters, "RDS Proxy: a UseRdsProxy parameter and a conditional DBProxy")
+    proxies = set(t.of_type("AWS::RDS::DBProxy"))
+    r.check(bool(refs(t.globals_fn.get("Environment", {}).get("Variables", {}).get("DB_HOST")) & proxies),
+            "RDS Proxy: DB_HOST is the proxy endpoint when it is created")
+
+    # 6. on-failure destinations of asynchronously invoked functions
+    asyncs = async_functions(t)
+    r.check(bool(asyncs), "some functions are invoked asynchronously")
+    transformed = sam_transformed(t)
+    outputs = (t.data.get("Outputs") or {})
+    # The real donut-ops source (the self-test's synthetic workspace replaces every main.rs).
+    ops_src = Path(__file__).resolve().parent.parent / "infra" / "ops" / "src" / "main.rs"
+    ops_text = ops_src.read_text(encoding="utf-8") if ops_src.exists() else ""
+    for lid, how in sorted(asyncs.items()):
+        cfg = ((t.resources[lid].get("Properties") or {}).get("EventInvokeConfig") or {})
+        on_failure = ((cfg.get("DestinationConfig") or {}).get("OnFailure") or {})
+        queues = refs(on_failure.get("Destination")) & set(t.of_type("AWS::SQS::Queue"))
+        who = f"{t.binary(t.resources[lid])} ({how})"
+        if not r.check(on_failure.get("Type") == "SQS" and bool(queues),
+                       f"{who}: EventInvokeConfig OnFailure -> an SQS queue",
+                       "after Lambda's retries a failed event would be gone"):
+            continue
+        for q in queues:
+            check_dlq_alarm(t, r, who, q)
+            if transformed is not None:
+                role = (transformed["Resources"].get(f"{lid}Role") or {}).get("Properties") or {}
+                stmts = [s for pol in as_list(role.get("Policies"))
+                         for s in as_list((pol.get("PolicyDocument") or {}).get("Statement"))]
+                r.check(any(s.get("Effect") == "Allow" and "sqs:SendMessage" in as_list(s.get("Action"))
+                            and q in refs(s.get("Resource")) for s in stmts),
+                        f"{who}: its role may sqs:SendMessage to {q} (after the SAM transform)")
+            else:
+                r.note("samtranslator not importable: the destination's IAM is not checked")
+            out_names = [k for k, o in outputs.items() if q in refs((o or {}).get("Value"))]
+            r.check(bool(out_names), f"{who}: {q} is a stack output")
+            r.check(any(n in ops_text for n in out_names), f"{who}: donut-ops reads {q}'s output",
+                    f"none of {out_names} in infra/ops/src/main.rs")
+
+    # issue 11: the CA bundle and its layer for every database function
+    for lid in sorted(db_fns):
+        fn = t.resources[lid]
+        r.check("DatabaseCaBundle" in refs(t.env(fn).get("DB_CA_BUNDLE")),
+                f"{db_fns[lid]}: DB_CA_BUNDLE from the DatabaseCaBundle parameter")
+        layers = t.prop(fn, "Layers")
+        r.check("DatabaseCaLayerArn" in refs(layers) and isinstance(layers, dict) and "Fn::If" in layers,
+                f"{db_fns[lid]}: Layers has the DatabaseCaLayerArn layer (conditionally)")
+    if use_code:
+        required, optional = config_rs_env()
+        shared_db = {v for v in (t.globals_fn.get("Environment", {}).get("Variables", {})) if v.startswith("DB_")}
+        for var in sorted(shared_db):
+            r.check(var in required | optional, f"{var} (Globals) is read by lambdas/inventory/src/config.rs",
+                    "set for every function but read by no code")
+
+
+def check_guided_questions(t: Template, r: Results, template_path: Path) -> None:
+    """docs/deploy.md lists every question `sam deploy --guided` asks for this template, in order:
+    computed with SAM CLI's own code (template parameters, then the authorization prompts)."""
+    r.begin("docs/deploy.md: the questions of `sam deploy --guided`")
+    deploy_md = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    m = re.search(r"<!-- guided-questions -->(.*?)<!-- /guided-questions -->", deploy_md, flags=re.S)
+    if not r.check(m is not None, "docs/deploy.md has a <!-- guided-questions --> ... <!-- /guided-questions --> table"):
+        return
+    section = [None, m.group(1)]
+    rows = [m.group(1).strip() for m in re.finditer(r"^\|\s*\d+\s*\|\s*`?([^`|]+?)`?\s*\|", section[1], flags=re.M)]
+    expected = ["Stack Name", "AWS Region"] + [f"Parameter {p}" for p in t.parameters] + [
+        "Confirm changes before deploy", "Allow SAM CLI IAM role creation", "Disable rollback"]
+    try:
+        from samcli.commands.deploy.auth_utils import auth_per_resource  # noqa: PLC0415
+        from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider  # noqa: PLC0415
+
+        stacks, _ = SamLocalStackProvider.get_stacks(str(template_path), parameter_overrides={},
+                                                     global_parameter_overrides={"AWS::Region": "us-east-1"})
+        auth = [f"{name} has no authentication. Is this okay?" for name, ok in auth_per_resource(stacks) if not ok]
+    except Exception as e:  # noqa: BLE001
+        r.note(f"SAM CLI not importable ({e}): authorization prompts derived from the template instead")
+        auth = []
+        for lid, fn in t.functions().items():
+            for ev in (((fn.get("Properties") or {}).get("Events")) or {}).values():
+                if ev.get("Type") in ("Api", "HttpApi") and not (ev.get("Properties") or {}).get("Auth"):
+                    auth.append(f"{lid} has no authentication. Is this okay?")
+            if ((fn.get("Properties") or {}).get("FunctionUrlConfig") or {}).get("AuthType") == "NONE":
+                auth.append(f"{lid} Function Url has no authentication. Is this okay?")
+    # One row per distinct prompt text; the docs give the repeat count in the answer column.
+    distinct_auth = list(dict.fromkeys(auth))
+    expected += distinct_auth + ["Save arguments to configuration file", "SAM configuration file",
+                                 "SAM configuration environment"]
+    r.check(rows == expected, "docs/deploy.md lists the guided questions in the order SAM asks them",
+            "\n      docs:     " + "; ".join(rows) + "\n      expected: " + "; ".join(expected))
+    for prompt in distinct_auth:
+        n = auth.count(prompt)
+        if n > 1:
+            r.check(bool(re.search(rf"{re.escape(prompt)}.*asked {n} times", section[1])),
+                    f"docs/deploy.md says '{prompt}' is asked {n} times")
+    costs = deploy_md.split("## 10. Costs")[-1] if "## 10. Costs" in deploy_md else ""
+    for item in ("NAT gateway", "db.t4g.micro", "storage", "interface endpoints", "Kinesis", "Firehose", "S3",
+                 "alarms", "dashboard", "Secrets Manager", "Lambda", "API Gateway", "RDS Proxy"):
+        r.check(item.lower() in costs.lower(), f"docs/deploy.md costs: {item}")
+
+
+TOOLS = ["moto", "cargo-lambda", "aws-sam-cli", "cfn-lint", "k6", "schemathesis"]
+
+
+def check_tool_pins(r: Results) -> None:
+    """requirements-tools.txt pins every tool (and dependency) exactly; setup-venv.sh installs from it."""
+    r.begin("pinned tools: requirements-tools.txt and scripts/setup-venv.sh")
+    req = ROOT / "requirements-tools.txt"
+    setup = ROOT / "scripts" / "setup-venv.sh"
+    if not r.check(req.exists(), "requirements-tools.txt exists"):
+        return
+    pins: dict[str, str] = {}
+    for line in req.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        m = re.fullmatch(r"([A-Za-z0-9._-]+)(\[[A-Za-z0-9_,-]+\])?==([A-Za-z0-9.+!-]+)", line)
+        if r.check(m is not None, f"requirements-tools.txt: {line} is an exact pin (name==version)"):
+            pins[m.group(1).lower().replace("_", "-")] = m.group(3)
+    for tool in TOOLS:
+        r.check(tool in pins, f"requirements-tools.txt pins {tool}")
+    r.check(bool(re.search(r"^moto\[server\]==", req.read_text(encoding="utf-8"), flags=re.M)),
+            "requirements-tools.txt installs moto with its [server] extra")
+    text = setup.read_text(encoding="utf-8") if setup.exists() else ""
+    r.check("requirements-tools.txt" in text and re.search(r"pip\"? install[^\n]*-r ", text) is not None,
+            "setup-venv.sh installs with pip install -r requirements-tools.txt")
+    r.check(re.search(r"sha1sum \"\$REQUIREMENTS\"|sha(1|256)sum[^\n]*requirements-tools", text) is not None,
+            "setup-venv.sh's stamp is the requirements file's hash (a changed pin reinstalls)")
+    r.check(not re.search(r"want=\(|pip\"? install[^\n]*(cargo-lambda|aws-sam-cli|cfn-lint)\b", text),
+            "setup-venv.sh installs no unpinned tool")
+    # The interpreter running this check is usually the venv's: it must hold the pinned versions.
+    if Path(sys.prefix).resolve() == (ROOT / ".venv").resolve():
+        from importlib import metadata  # noqa: PLC0415
+
+        for tool in TOOLS:
+            try:
+                have = metadata.version(tool)
+            except metadata.PackageNotFoundError:
+                have = None
+            r.check(have == pins.get(tool), f".venv has {tool}=={pins.get(tool)}",
+                    f"installed {have}: run ./scripts/setup-venv.sh")
+
+
 def run_checks(template_path: Path, use_code: bool, verbose: bool) -> int:
     t = Template(load_template(template_path))
     r = Results(verbose)
@@ -839,6 +1259,9 @@ def run_checks(template_path: Path, use_code: bool, verbose: bool) -> int:
     check_queues(t, r, readers)
     check_routes(t, r, doc_routes)
     check_wiring(t, r)
+    check_deploy_safety(t, r, use_code)
+    check_guided_questions(t, r, template_path)
+    check_tool_pins(r)
     for note in sorted(set(t.notes)):
         r.note(note)
     print(f"{r.passed} passed, {r.failed} failed")
@@ -891,6 +1314,36 @@ def _without_dlq_alarm(data: dict) -> dict:
     return data
 
 
+def _without_depends_on(data: dict, binary: str) -> dict:
+    lid = Template(data).function_by_binary()[binary]
+    assert data["Resources"][lid].pop("DependsOn", None), f"{lid} has no DependsOn"
+    return data
+
+
+def _without_property(data: dict, binary: str, prop: str) -> dict:
+    lid = Template(data).function_by_binary()[binary]
+    assert data["Resources"][lid]["Properties"].pop(prop, None) is not None, f"{lid} has no {prop}"
+    return data
+
+
+def _with_default(data: dict, parameter: str, value) -> dict:
+    data["Parameters"][parameter]["Default"] = value
+    data["Parameters"][parameter].pop("MaxValue", None)
+    return data
+
+
+def _with_new_parameter(data: dict) -> dict:
+    data["Parameters"]["UndocumentedKnob"] = {"Type": "String", "Default": "x"}
+    return data
+
+
+def _with_wait_timeout(data: dict, value: str) -> dict:
+    groups = [g for g in data["Resources"].values() if g.get("Type") == "AWS::RDS::DBParameterGroup"]
+    assert groups, "no DB parameter group"
+    groups[0]["Properties"]["Parameters"]["wait_timeout"] = value
+    return data
+
+
 SCANNER_SAMPLE = r'''
 use inventory::config::{admin_token_from_env, database_from_env, Env};
 use inventory::messaging::SnsPublisher;
@@ -923,7 +1376,8 @@ def synthetic_workspace(dest: Path) -> Path:
     """A copy of the workspace manifests and docs whose main.rs files do exactly what the docs say."""
     import shutil  # noqa: PLC0415
 
-    for rel in ("Cargo.toml", "docs/configuration.md", "docs/api.md"):
+    for rel in ("Cargo.toml", "docs/configuration.md", "docs/api.md", "docs/deploy.md", "requirements-tools.txt",
+                "scripts/setup-venv.sh", "lambdas/inventory/src/config.rs"):
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, dest / rel)
     documented, _, _ = docs_contract(ROOT / "docs" / "configuration.md")
@@ -991,6 +1445,20 @@ def self_test(template_path: Path) -> int:
          ["Timeout >= FACTORY_TIMEOUT_MS"]),
         ("factory-sim without sqs:SendMessage", lambda d: _without_policy(d, "factory-sim", "sqs:SendMessage"),
          ["@factory-sim: sqs:SendMessage on SIM_QUEUE_URL is allowed"]),
+        ("sales-api without DependsOn Migrations", lambda d: _without_depends_on(d, "sales-api"),
+         ["sales-api: DependsOn the migrations"]),
+        ("DeletionProtection on by default (a failed create cannot roll back)",
+         lambda d: _with_default(d, "DeletionProtection", "true"), ["DeletionProtection is false by default"]),
+        ("sales-api cap raised to 100 (over the connection budget)",
+         lambda d: _with_default(d, "SalesApiMaxConcurrency", 100), ["connection budget"]),
+        ("restock without a concurrency cap", lambda d: _without_property(d, "restock", "ReservedConcurrentExecutions"),
+         ["restock: has a concurrency cap"]),
+        ("wait_timeout back to MySQL's 8 h", lambda d: _with_wait_timeout(d, "28800"),
+         ["wait_timeout between 60 and 900 s"]),
+        ("exporter without an on-failure destination", lambda d: _without_property(d, "exporter", "EventInvokeConfig"),
+         ["exporter (Schedule event): EventInvokeConfig OnFailure"]),
+        ("a parameter docs/deploy.md does not list", _with_new_parameter,
+         ["lists the guided questions in the order SAM asks them"]),
         ("factory-sim without CALLBACK_BASE_URL (an open relay)",
          lambda d: _without_variable(d, "factory-sim", "CALLBACK_BASE_URL"),
          ["factory-sim: CALLBACK_BASE_URL (allowed callbacks)"]),
