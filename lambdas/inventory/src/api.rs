@@ -153,7 +153,7 @@ pub enum ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(why) => {
+            StoreError::Unavailable(why) | StoreError::AccessDenied(why) => {
                 tracing::warn!(error = %why, "database unavailable");
                 ApiError::Unavailable
             }
@@ -521,6 +521,7 @@ async fn sell(
     };
     match api.store.sell(&sale).await? {
         SaleOutcome::Sold { sale, event } => {
+            crate::metrics::sale_completed();
             if let Some(event) = event {
                 tracing::info!(sku = %sale.sku, factory_order_id = %event.factory_order_id, remaining = sale.remaining_stock, "stock-out: factory order opened");
                 if let Some(p) = &api.publisher {
@@ -540,6 +541,7 @@ async fn sell(
             order,
             event,
         } => {
+            crate::metrics::sale_refused();
             if let Some(event) = event {
                 tracing::info!(sku = %sale.sku, factory_order_id = %event.factory_order_id, "refused for lack of stock: factory order opened");
                 if let Some(p) = &api.publisher {
@@ -653,6 +655,7 @@ async fn callback(
         }
         match api.store.fulfill(&id, &order.correlation_id).await? {
             FulfillOutcome::Restocked(o) => {
+                crate::metrics::order_fulfilled(o.quantity);
                 tracing::info!(sku = %o.sku, quantity = o.quantity, "factory order fulfilled: restocked");
                 Ok(Reply::new(200, json!({ "restocked": true, "factory_order": order_json(&o) })))
             }

@@ -1,8 +1,10 @@
 //! Configuration from environment variables, read once at init. Every function reads its
 //! variables in its own `main.rs` through [`Env`], so the template cross-check can see them.
 
-use crate::store::{DynStore, PoolSettings, StoreError};
+use crate::store::{CredentialSource, DynStore, PoolSettings, StoreError};
+use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -69,44 +71,172 @@ async fn secret_string(sdk: &aws_config::SdkConfig, arn: &str) -> Result<String,
         })
 }
 
-/// The database: `DATABASE_URL` when set; otherwise (AWS) `DB_SECRET_ARN` (the RDS-managed
-/// master secret, `{"username","password"}`), `DB_HOST`, `DB_PORT`, `DB_NAME`.
+/// How the functions reach MySQL on AWS: always over TLS. With a CA bundle (`DB_CA_BUNDLE`, a
+/// PEM file, e.g. the RDS global bundle shipped in a layer) the server's certificate chain and
+/// host name are verified (`VERIFY_IDENTITY`); without one the connection is encrypted but the
+/// server is not authenticated (`REQUIRED`), and init logs a warning saying so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbTls {
+    /// Encrypted, server not verified.
+    Required,
+    /// Encrypted, chain and host name verified against this PEM bundle (read at init).
+    VerifyIdentity { ca_path: String, pem: Vec<u8> },
+}
+
+impl DbTls {
+    /// `DB_CA_BUNDLE`: unset or empty → [`DbTls::Required`]; else the PEM file must be readable
+    /// and hold at least one certificate, or init fails naming the variable and the file.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let Some(path) = env.optional("DB_CA_BUNDLE") else {
+            return Ok(DbTls::Required);
+        };
+        let pem = std::fs::read(&path).map_err(|e| ConfigError::Invalid {
+            name: "DB_CA_BUNDLE",
+            why: format!("cannot read the CA bundle {path:?}: {e}"),
+        })?;
+        if !pem
+            .windows(b"-----BEGIN CERTIFICATE-----".len())
+            .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+        {
+            return Err(ConfigError::Invalid {
+                name: "DB_CA_BUNDLE",
+                why: format!("{path:?} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
+            });
+        }
+        Ok(DbTls::VerifyIdentity { ca_path: path, pem })
+    }
+
+    fn apply(&self, opts: MySqlConnectOptions) -> MySqlConnectOptions {
+        match self {
+            DbTls::Required => opts.ssl_mode(MySqlSslMode::Required),
+            DbTls::VerifyIdentity { pem, .. } => opts
+                .ssl_mode(MySqlSslMode::VerifyIdentity)
+                .ssl_ca_from_pem(pem.clone()),
+        }
+    }
+}
+
+/// The database credentials of an RDS-managed (or user-provided) secret.
+#[derive(serde::Deserialize)]
+struct Creds {
+    username: String,
+    password: String,
+}
+
+/// The connection options the functions use on AWS: host, port, database and the credentials
+/// of `secret`, over TLS as `tls` says. Built as options, not a URL: nothing to escape.
+pub fn mysql_options(
+    host: &str,
+    port: u16,
+    database: &str,
+    username: &str,
+    password: &str,
+    tls: &DbTls,
+) -> MySqlConnectOptions {
+    tls.apply(
+        MySqlConnectOptions::new()
+            .host(host)
+            .port(port)
+            .database(database)
+            .username(username)
+            .password(password),
+    )
+}
+
+/// The database: `DATABASE_URL` when set (local stack, tests; TLS as the URL says);
+/// otherwise (AWS) `DB_SECRET_ARN` (the RDS-managed master secret, `{"username","password"}`),
+/// `DB_HOST`, `DB_PORT`, `DB_NAME`, always over TLS (see [`DbTls`], `DB_CA_BUNDLE`).
 /// The pool connects lazily; nothing is sent to the database at init.
 pub async fn database_from_env(
     env: &Env,
     sdk: Option<&aws_config::SdkConfig>,
     default_max_connections: u32,
 ) -> Result<DynStore, ConfigError> {
-    let url = match env.optional("DATABASE_URL") {
-        Some(url) => url,
-        None => {
-            let arn = env.required("DB_SECRET_ARN")?;
-            let host = env.required("DB_HOST")?;
-            let port: u16 = env.parse_or("DB_PORT", 3306)?;
-            let name = env.required("DB_NAME")?;
-            let sdk = sdk.ok_or(ConfigError::Missing("DATABASE_URL"))?;
-            let secret = secret_string(sdk, &arn).await?;
-            #[derive(serde::Deserialize)]
-            struct Creds {
-                username: String,
-                password: String,
-            }
-            let creds: Creds = serde_json::from_str(&secret).map_err(|e| ConfigError::Secret {
-                arn: arn.clone(),
-                why: format!("not a username/password secret: {e}"),
-            })?;
-            format!(
-                "mysql://{}:{}@{host}:{port}/{name}?ssl-mode=required",
-                urlencode(&creds.username),
-                urlencode(&creds.password)
-            )
-        }
-    };
     let settings = PoolSettings {
         max_connections: env.parse_or("DB_MAX_CONNECTIONS", default_max_connections)?,
         ..PoolSettings::default()
     };
-    Ok(crate::store::connect(&url, &settings)?)
+    if let Some(url) = env.optional("DATABASE_URL") {
+        return Ok(crate::store::connect(&url, &settings)?);
+    }
+    let arn = env.required("DB_SECRET_ARN")?;
+    let host = env.required("DB_HOST")?;
+    let port: u16 = env.parse_or("DB_PORT", 3306)?;
+    let name = env.required("DB_NAME")?;
+    let tls = DbTls::from_env(env)?;
+    let sdk = sdk.ok_or(ConfigError::Missing("DATABASE_URL"))?;
+    let secret = secret_string(sdk, &arn).await?;
+    // Init fails here, naming the secret, if it is not a username/password pair.
+    let creds: Creds = serde_json::from_str(&secret).map_err(|e| ConfigError::Secret {
+        arn: arn.clone(),
+        why: format!("not a username/password secret: {e}"),
+    })?;
+    match &tls {
+        DbTls::Required => tracing::warn!(
+            host = %host,
+            "DB_CA_BUNDLE is not set: the database connection is encrypted (TLS required) but \
+             the server certificate is NOT verified; set DB_CA_BUNDLE to the RDS CA bundle \
+             (docs/deploy.md) to verify it"
+        ),
+        DbTls::VerifyIdentity { ca_path, .. } => tracing::info!(
+            host = %host,
+            ca_bundle = %ca_path,
+            "database TLS: server certificate and host name verified (VERIFY_IDENTITY)"
+        ),
+    }
+    let opts = mysql_options(&host, port, &name, &creds.username, &creds.password, &tls);
+    let ttl = Duration::from_secs(env.parse_or("DB_SECRET_TTL_SECS", 300u64)?.max(1));
+    let source = Arc::new(SecretCredentials {
+        client: aws_sdk_secretsmanager::Client::new(sdk),
+        arn,
+        host,
+        port,
+        database: name,
+        tls,
+    });
+    Ok(Arc::new(crate::store::MySqlStore::with_credentials(
+        opts, &settings, source, ttl,
+    )))
+}
+
+/// The database secret as a [`CredentialSource`]: re-read when the store asks (every
+/// `DB_SECRET_TTL_SECS`, and when MySQL refuses the credentials after a rotation).
+struct SecretCredentials {
+    client: aws_sdk_secretsmanager::Client,
+    arn: String,
+    host: String,
+    port: u16,
+    database: String,
+    tls: DbTls,
+}
+
+#[async_trait::async_trait]
+impl CredentialSource for SecretCredentials {
+    async fn current(&self) -> Result<MySqlConnectOptions, String> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.arn)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "secret {}: {}",
+                    self.arn,
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+                )
+            })?;
+        let creds: Creds = serde_json::from_str(out.secret_string().unwrap_or_default())
+            .map_err(|e| format!("secret {}: not a username/password secret: {e}", self.arn))?;
+        Ok(mysql_options(
+            &self.host,
+            self.port,
+            &self.database,
+            &creds.username,
+            &creds.password,
+            &self.tls,
+        ))
+    }
 }
 
 /// The admin token: `ADMIN_TOKEN_SECRET_ARN` (Secrets Manager) on AWS, `ADMIN_TOKEN` locally.
@@ -134,25 +264,67 @@ pub async fn callback_secret_from_env(
     env.required("CALLBACK_SECRET")
 }
 
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn with_env<T>(vars: &[(&str, &str)], f: impl FnOnce() -> T) -> T {
+        // The variables these tests use are read by nothing else in this test binary.
+        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        for (k, v) in vars {
+            // SAFETY: serialised by LOCK; no other thread reads these variables.
+            unsafe { std::env::set_var(k, v) };
+        }
+        let out = f();
+        for (k, _) in vars {
+            // SAFETY: as above.
+            unsafe { std::env::remove_var(k) };
+        }
+        out
+    }
+
     #[test]
-    fn urlencode_escapes_credentials() {
-        assert_eq!(urlencode("a b@c:d/e"), "a%20b%40c%3Ad%2Fe");
-        assert_eq!(urlencode("plain-1.2_3~"), "plain-1.2_3~");
+    fn no_ca_bundle_means_tls_required_unverified() {
+        let tls = with_env(&[("DB_CA_BUNDLE", "")], || DbTls::from_env(&Env));
+        assert_eq!(tls.ok(), Some(DbTls::Required));
+    }
+
+    #[test]
+    fn a_missing_ca_bundle_is_a_startup_error_naming_the_variable() {
+        let err = with_env(&[("DB_CA_BUNDLE", "/nonexistent/rds-ca.pem")], || {
+            DbTls::from_env(&Env)
+        })
+        .expect_err("a missing file must fail init");
+        let msg = err.to_string();
+        assert!(msg.contains("DB_CA_BUNDLE"), "{msg}");
+        assert!(msg.contains("/nonexistent/rds-ca.pem"), "{msg}");
+    }
+
+    #[test]
+    fn a_ca_bundle_without_certificates_is_refused() {
+        let dir = std::env::temp_dir().join(format!("ca-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok();
+        let file = dir.join("not-a-bundle.pem");
+        std::fs::write(&file, b"hello").ok();
+        let path = file.display().to_string();
+        let err = with_env(&[("DB_CA_BUNDLE", path.as_str())], || DbTls::from_env(&Env))
+            .expect_err("no certificate in the file");
+        assert!(err.to_string().contains("no PEM certificate"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn aws_options_always_ask_for_tls() {
+        let o = mysql_options("db", 3306, "donuts", "u", "p@ss:/w", &DbTls::Required);
+        assert!(matches!(o.get_ssl_mode(), MySqlSslMode::Required));
+        let v = DbTls::VerifyIdentity {
+            ca_path: "x".into(),
+            pem: b"-----BEGIN CERTIFICATE-----".to_vec(),
+        };
+        let o = mysql_options("db", 3306, "donuts", "u", "p", &v);
+        assert!(matches!(o.get_ssl_mode(), MySqlSslMode::VerifyIdentity));
+        assert_eq!(o.get_host(), "db");
+        assert_eq!(o.get_username(), "u");
     }
 }

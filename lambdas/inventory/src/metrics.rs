@@ -74,6 +74,7 @@ pub fn init(service: &'static str) -> Option<&'static str> {
             let built = metrics_cloudwatch_embedded::Builder::new()
                 .cloudwatch_namespace(NAMESPACE)
                 .with_dimension(DIMENSION, service)
+                .emit_zeros(true)
                 .init();
             match built {
                 Ok(collector) => {
@@ -143,10 +144,10 @@ pub async fn flush_every(every: Duration, stop: impl std::future::Future<Output 
     flush();
 }
 
+/// Adds `n` (0 included: a counter once touched in an execution environment is then written
+/// at every flush, 0 when nothing happened, so alarms and graphs see zeros, not missing data).
 fn count(name: &'static str, n: u64) {
-    if n > 0 {
-        ::metrics::counter!(name).increment(n);
-    }
+    ::metrics::counter!(name).increment(n);
 }
 
 /// A sale completed (201; replays of an idempotent retry are not counted).
@@ -167,9 +168,7 @@ pub fn stock_out() {
 /// One Factory API call: its latency, and an error when it failed.
 pub fn factory_call(latency_ms: f64, ok: bool) {
     ::metrics::histogram!(FACTORY_CALL_LATENCY).record(latency_ms.max(0.0));
-    if !ok {
-        count(FACTORY_CALL_ERRORS, 1);
-    }
+    count(FACTORY_CALL_ERRORS, u64::from(!ok));
 }
 
 /// The factory accepted an order.
@@ -221,6 +220,7 @@ mod tests {
         sale_completed();
         sale_completed();
         factory_call(12.5, false);
+        factory_call(3.0, true);
         order_fulfilled(100);
         let mut buf = Vec::new();
         flush_to(&mut buf);
@@ -241,11 +241,27 @@ mod tests {
         assert_eq!(seen[SALES_COMPLETED].1, 2);
         assert_eq!(seen[SALES_COMPLETED].0, "Count");
         assert_eq!(seen[FACTORY_CALL_LATENCY].0, "Milliseconds");
-        assert_eq!(seen[FACTORY_CALL_LATENCY].1, serde_json::json!([12.5]));
+        assert_eq!(seen[FACTORY_CALL_LATENCY].1, serde_json::json!([12.5, 3.0]));
         assert_eq!(seen[FACTORY_CALL_ERRORS].1, 1);
         assert_eq!(seen[RESTOCKS].1, 100);
+        // Counters reset at each flush; the ones touched are written again as 0 (a data point
+        // for the alarms), histograms only when they have values.
         let mut again = Vec::new();
         flush_to(&mut again);
-        assert!(again.is_empty(), "counters reset at each flush");
+        let text = String::from_utf8(again).unwrap();
+        let mut zeros = std::collections::BTreeSet::new();
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            for m in v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .unwrap()
+            {
+                let name = m["Name"].as_str().unwrap();
+                assert_eq!(v[name], 0, "{name} after a reset");
+                zeros.insert(name.to_owned());
+            }
+        }
+        assert!(zeros.contains(SALES_COMPLETED) && zeros.contains(FACTORY_CALL_ERRORS));
+        assert!(!zeros.contains(FACTORY_CALL_LATENCY), "no empty histogram");
     }
 }

@@ -586,52 +586,52 @@ macro_rules! store_impl {
             }
             $($own)*
             async fn product(&self, sku: &$crate::domain::Sku) -> Result<Option<$crate::domain::Product>, StoreError> {
-                self.core.product(sku).await
+                self.retry_auth(|| self.core.product(sku)).await
             }
             async fn products(&self) -> Result<Vec<$crate::domain::Product>, StoreError> {
-                self.core.products().await
+                self.retry_auth(|| self.core.products()).await
             }
             async fn put_product(&self, spec: &$crate::domain::ProductSpec) -> Result<($crate::domain::Product, bool), StoreError> {
-                self.core.put_product(spec).await
+                self.retry_auth(|| self.core.put_product(spec)).await
             }
             async fn factory_order(&self, id: &str) -> Result<Option<$crate::domain::FactoryOrder>, StoreError> {
-                self.core.factory_order(id).await
+                self.retry_auth(|| self.core.factory_order(id)).await
             }
             async fn mark_requested(&self, id: &str, factory_ref: &str, event_id: &str) -> Result<bool, StoreError> {
-                self.core.mark_requested(id, factory_ref, event_id).await
+                self.retry_auth(|| self.core.mark_requested(id, factory_ref, event_id)).await
             }
             async fn record_failure(&self, id: &str, error: &str, give_up: bool) -> Result<(), StoreError> {
-                self.core.record_failure(id, error, give_up).await
+                self.retry_auth(|| self.core.record_failure(id, error, give_up)).await
             }
             async fn reopen(&self, id: &str, note: &str) -> Result<bool, StoreError> {
-                self.core.reopen(id, note).await
+                self.retry_auth(|| self.core.reopen(id, note)).await
             }
             async fn fulfill(&self, id: &str, correlation_id: &str) -> Result<$crate::store::FulfillOutcome, StoreError> {
-                self.core.fulfill(id, correlation_id).await
+                self.retry_auth(|| self.core.fulfill(id, correlation_id)).await
             }
             async fn unpublished(&self, created_before: $crate::domain::Millis, limit: i64) -> Result<Vec<$crate::store::OutboxEntry>, StoreError> {
-                self.core.unpublished(created_before, limit).await
+                self.retry_auth(|| self.core.unpublished(created_before, limit)).await
             }
             async fn mark_published(&self, event_id: &str) -> Result<(), StoreError> {
-                self.core.mark_published(event_id).await
+                self.retry_auth(|| self.core.mark_published(event_id)).await
             }
             async fn note_publish_failure(&self, event_id: &str) -> Result<(), StoreError> {
-                self.core.note_publish_failure(event_id).await
+                self.retry_auth(|| self.core.note_publish_failure(event_id)).await
             }
             async fn handle_stuck(&self, requested_before: $crate::domain::Millis, max_attempts: i64, limit: i64) -> Result<$crate::store::StuckOrders, StoreError> {
-                self.core.handle_stuck(requested_before, max_attempts, limit).await
+                self.retry_auth(|| self.core.handle_stuck(requested_before, max_attempts, limit)).await
             }
             async fn orders_in(&self, status: $crate::domain::OrderStatus, limit: i64) -> Result<Vec<$crate::domain::FactoryOrder>, StoreError> {
-                self.core.orders_in(status, limit).await
+                self.retry_auth(|| self.core.orders_in(status, limit)).await
             }
             async fn sales_between(&self, from: $crate::domain::Millis, to: $crate::domain::Millis) -> Result<Vec<$crate::store::SaleRow>, StoreError> {
-                self.core.sales_between(from, to).await
+                self.retry_auth(|| self.core.sales_between(from, to)).await
             }
             async fn movements_between(&self, from: $crate::domain::Millis, to: $crate::domain::Millis) -> Result<Vec<$crate::store::Movement>, StoreError> {
-                self.core.movements_between(from, to).await
+                self.retry_auth(|| self.core.movements_between(from, to)).await
             }
             async fn ledger(&self) -> Result<Vec<$crate::store::Ledger>, StoreError> {
-                self.core.ledger().await
+                self.retry_auth(|| self.core.ledger()).await
             }
         }
     };

@@ -23,7 +23,7 @@ pub mod mysql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
-pub use mysql::MySqlStore;
+pub use mysql::{CredentialSource, MySqlStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
@@ -33,6 +33,10 @@ pub enum StoreError {
     /// deadlock): the caller may retry; HTTP maps it to 503 with `Retry-After`.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The database refused the credentials (MySQL 1045): on AWS the secret was rotated. The
+    /// MySQL store re-reads it and retries once; HTTP maps it to 503 like `Unavailable`.
+    #[error("database access denied: {0}")]
+    AccessDenied(String),
     #[error("database error: {0}")]
     Database(String),
     #[error("unexpected data in the database: {0}")]
@@ -47,12 +51,14 @@ impl From<sqlx::Error> for StoreError {
                 StoreError::Unavailable(e.to_string())
             }
             E::Database(db) => {
-                // MySQL: 1205 lock wait timeout, 1213 deadlock, 2006/2013 server gone.
-                // SQLite: 5 SQLITE_BUSY, 6 SQLITE_LOCKED.
+                // MySQL: 1040 too many connections, 1205 lock wait timeout, 1213 deadlock,
+                // 2006/2013 server gone. SQLite: 5 SQLITE_BUSY, 6 SQLITE_LOCKED.
                 let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-                let retryable = matches!(code.as_str(), "1205" | "1213" | "2006" | "2013")
+                let retryable = matches!(code.as_str(), "1040" | "1205" | "1213" | "2006" | "2013")
                     || matches!(code.as_str(), "5" | "6" | "517" | "261");
-                if retryable {
+                if code == "1045" {
+                    StoreError::AccessDenied(e.to_string())
+                } else if retryable {
                     StoreError::Unavailable(e.to_string())
                 } else {
                     StoreError::Database(e.to_string())
@@ -220,6 +226,11 @@ impl Default for PoolSettings {
 
 /// Connects to `mysql://…` or `sqlite://…` (lazily: the pool opens connections on first use,
 /// so a function's init never fails because the database is briefly away).
+/// A MySQL store from connect options (AWS: host, credentials and TLS from the environment).
+pub fn connect_mysql(opts: sqlx::mysql::MySqlConnectOptions, settings: &PoolSettings) -> DynStore {
+    Arc::new(MySqlStore::connect_lazy_with(opts, settings))
+}
+
 pub fn connect(url: &str, settings: &PoolSettings) -> Result<DynStore, StoreError> {
     if url.starts_with("mysql://") || url.starts_with("mariadb://") {
         Ok(Arc::new(MySqlStore::connect_lazy(url, settings)?))

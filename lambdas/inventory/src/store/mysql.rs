@@ -4,10 +4,25 @@ use super::core::{SqlCore, store_impl};
 use super::{PoolSettings, SaleOutcome, StoreError, sql};
 use crate::domain::{Sale, SaleRequest, new_id, now_millis};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+use std::future::Future;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Where the pool's credentials come from when they can change under it (AWS: the database
+/// secret in Secrets Manager, which RDS rotates every 7 days).
+#[async_trait::async_trait]
+pub trait CredentialSource: Send + Sync {
+    /// Connect options with the credentials as they are now (read afresh).
+    async fn current(&self) -> Result<MySqlConnectOptions, String>;
+}
 
 pub struct MySqlStore {
     pub core: SqlCore<sqlx::MySql>,
+    credentials: Option<Arc<dyn CredentialSource>>,
+    /// When the credentials were last re-read after an access denied: a burst of refusals
+    /// re-reads the secret once.
+    last_refresh: tokio::sync::Mutex<Option<Instant>>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/mysql");
@@ -25,15 +40,86 @@ impl MySqlStore {
     pub fn connect_lazy(url: &str, settings: &PoolSettings) -> Result<Self, StoreError> {
         let opts = MySqlConnectOptions::from_str(url)
             .map_err(|e| StoreError::Database(format!("invalid DATABASE_URL: {e}")))?;
+        Ok(Self::connect_lazy_with(opts, settings))
+    }
+
+    pub fn connect_lazy_with(opts: MySqlConnectOptions, settings: &PoolSettings) -> Self {
         let pool = MySqlPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout)
             // Drop connections that died with a restarted server before handing them out.
             .test_before_acquire(true)
             .connect_lazy_with(opts);
-        Ok(MySqlStore {
+        MySqlStore {
             core: SqlCore { pool },
-        })
+            credentials: None,
+            last_refresh: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// A store whose credentials can rotate: `source` is re-read every `ttl` (new connections
+    /// then use the new password before the old one stops working), and at once when the
+    /// database refuses the credentials (1045), after which the failed operation is retried
+    /// once. Connections already open stay open (MySQL keeps authenticated sessions).
+    pub fn with_credentials(
+        opts: MySqlConnectOptions,
+        settings: &PoolSettings,
+        source: Arc<dyn CredentialSource>,
+        ttl: Duration,
+    ) -> Self {
+        let mut store = Self::connect_lazy_with(opts, settings);
+        store.credentials = Some(source.clone());
+        let pool = store.core.pool.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(ttl);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if pool.is_closed() {
+                    break;
+                }
+                match source.current().await {
+                    Ok(o) => pool.set_connect_options(o),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not re-read the database credentials; keeping the current ones")
+                    }
+                }
+            }
+        });
+        store
+    }
+
+    /// Runs `op`; when the database refused the credentials and they can be re-read, re-reads
+    /// them (at most once a second for a burst), replaces the pool's connect options and runs
+    /// `op` once more.
+    pub(crate) async fn retry_auth<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let why = match op().await {
+            Err(StoreError::AccessDenied(why)) => why,
+            other => return other,
+        };
+        let Some(source) = &self.credentials else {
+            return Err(StoreError::AccessDenied(why));
+        };
+        {
+            let mut last = self.last_refresh.lock().await;
+            if last.is_none_or(|t| t.elapsed() > Duration::from_secs(1)) {
+                tracing::warn!(error = %why, "database refused the credentials (rotated secret?): re-reading them and retrying once");
+                match source.current().await {
+                    Ok(o) => self.core.pool.set_connect_options(o),
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not re-read the database credentials");
+                        return Err(StoreError::AccessDenied(why));
+                    }
+                }
+                *last = Some(Instant::now());
+            }
+        }
+        op().await
     }
 
     pub fn pool(&self) -> &sqlx::MySqlPool {
@@ -50,6 +136,12 @@ store_impl!(MySqlStore, "mysql", {
     }
 
     async fn sell(&self, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
+        self.retry_auth(|| self.sell_once(req)).await
+    }
+});
+
+impl MySqlStore {
+    async fn sell_once(&self, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
         let now = now_millis();
         let id = new_id();
         let q = req.quantity.get();
@@ -109,4 +201,4 @@ store_impl!(MySqlStore, "mysql", {
             event,
         })
     }
-});
+}

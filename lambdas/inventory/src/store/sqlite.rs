@@ -20,6 +20,15 @@ const SELL_SQL: &str = "UPDATE products SET stock = stock - ?, updated_at = ? \
     WHERE sku = ? AND stock >= ? RETURNING stock, reorder_point";
 
 impl SqliteStore {
+    /// Credentials never rotate here: runs `op` once.
+    pub(crate) async fn retry_auth<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        op().await
+    }
+
     pub fn connect(url: &str, settings: &PoolSettings) -> Result<Self, StoreError> {
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Database(format!("invalid DATABASE_URL: {e}")))?
