@@ -1,0 +1,140 @@
+//! The CloudFormation custom-resource lifecycle, played locally: `Create`, `Update` and
+//! `Delete` requests sent to the service token's function (asynchronously, as CloudFormation
+//! invokes it), with a local `ResponseURL` that records the `PUT` answer.
+
+use crate::template::{REGION, scalar};
+use crate::{Error, Harness, invoke_async};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::put;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Answers received at the response URLs, by request id.
+pub struct Responses {
+    pub base: String,
+    got: Mutex<HashMap<String, Value>>,
+    notify: Notify,
+}
+
+impl Responses {
+    pub async fn serve() -> Result<(Arc<Responses>, tokio::task::JoinHandle<()>), Error> {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let me = Arc::new(Responses {
+            base: format!("http://{}", l.local_addr()?),
+            got: Mutex::new(HashMap::new()),
+            notify: Notify::new(),
+        });
+        let app = Router::new()
+            .route("/cfn-response/{id}", put(record))
+            .with_state(me.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(l, app).await;
+        });
+        Ok((me, task))
+    }
+
+    async fn wait(&self, id: &str, timeout: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.notify.notified();
+            if let Some(v) = self.got.lock().ok().and_then(|g| g.get(id).cloned()) {
+                return Some(v);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return None;
+            }
+        }
+    }
+}
+
+async fn record(
+    State(r): State<Arc<Responses>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> StatusCode {
+    // The pre-signed S3 URL accepts any body; a body that is not the documented JSON is kept
+    // as-is so the test sees what was sent.
+    let v = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| json!({"unparsable": String::from_utf8_lossy(&body)}));
+    if let Ok(mut g) = r.got.lock() {
+        g.insert(id, v);
+    }
+    r.notify.notify_waiters();
+    StatusCode::OK
+}
+
+pub async fn request(h: &Harness, id: &str, request_type: &str) -> Result<Value, Error> {
+    let t = &h.template;
+    let props = t
+        .prop(id, &[], &h.values)?
+        .ok_or_else(|| format!("custom resource {id}: no Properties"))?;
+    let token = props.get("ServiceToken").map(scalar).unwrap_or_default();
+    // The token is a function ARN, possibly qualified (`…:live` for an alias).
+    let function = h
+        .functions
+        .iter()
+        .find(|(_, f)| token == f.arn() || token.starts_with(&format!("{}:", f.arn())))
+        .map(|(k, _)| k.clone())
+        .ok_or_else(|| {
+            format!("custom resource {id}: ServiceToken {token} is no function of the template")
+        })?;
+    let target = h
+        .async_targets
+        .get(&function)
+        .ok_or_else(|| format!("no function {function}"))?;
+    let timeout = props
+        .get("ServiceTimeout")
+        .map(scalar)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3600u64);
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let mut event = json!({
+        "RequestType": request_type,
+        "ServiceToken": token,
+        "ResponseURL": format!("{}/cfn-response/{request_id}", h.cfn.base),
+        "StackId": format!("arn:aws:cloudformation:{REGION}:{}:stack/{}/harness", crate::template::ACCOUNT, t.stack_name),
+        "RequestId": request_id,
+        "LogicalResourceId": id,
+        "ResourceType": t.resource_type(id),
+        "ResourceProperties": props.clone(),
+    });
+    let previous = h.custom.lock().await.get(id).cloned();
+    if request_type != "Create" {
+        let (physical, old) = previous
+            .ok_or_else(|| format!("custom resource {id}: {request_type} before Create"))?;
+        event["PhysicalResourceId"] = json!(physical);
+        if request_type == "Update" {
+            event["OldResourceProperties"] = old;
+        }
+    }
+    let delivered = invoke_async(target, &event, &h.logs).await;
+    let answer = h.cfn.wait(&request_id, Duration::from_secs(timeout)).await;
+    let Some(answer) = answer else {
+        return Err(format!(
+            "custom resource {id}: no answer at the ResponseURL within {timeout}s (invocation {})",
+            if delivered { "succeeded" } else { "failed" }
+        )
+        .into());
+    };
+    let physical = answer
+        .get("PhysicalResourceId")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let mut custom = h.custom.lock().await;
+    if request_type == "Delete" {
+        custom.remove(id);
+    } else {
+        custom.insert(
+            id.to_owned(),
+            (physical, event["ResourceProperties"].clone()),
+        );
+    }
+    Ok(answer)
+}

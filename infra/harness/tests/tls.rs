@@ -1,0 +1,136 @@
+//! TLS to MySQL as the functions use it on AWS (`inventory::config`), against a MariaDB that
+//! accepts only TLS (`require_secure_transport=ON`) with a CA generated for the test:
+//! the right CA sells a donut; a wrong CA fails naming the certificate problem; plain text is
+//! refused by the server.
+
+use inventory::config::{DbTls, mysql_options};
+use inventory::domain::{ProductSpec, Quantity, SaleRequest, Sku};
+use inventory::store::{PoolSettings, SaleOutcome, connect_mysql};
+use lambda_harness::tlsdb::{Pki, TlsMariaDb};
+use sqlx::Connection;
+use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
+
+const PASSWORD: &str = "tlsTestPassw0rd";
+
+fn server() -> TlsMariaDb {
+    let dir = std::env::temp_dir().join(format!("harness-tls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    TlsMariaDb::start(&dir, std::process::id()).expect("TLS-only mariadbd starts")
+}
+
+fn verified(ca: &std::path::Path) -> DbTls {
+    DbTls::VerifyIdentity {
+        ca_path: ca.display().to_string(),
+        pem: std::fs::read(ca).expect("ca"),
+    }
+}
+
+fn sale() -> SaleRequest {
+    SaleRequest {
+        sku: Sku::parse("glazed").expect("sku"),
+        quantity: Quantity::new(1).expect("qty"),
+        idempotency_key: None,
+        correlation_id: "tls-test".into(),
+    }
+}
+
+#[tokio::test]
+async fn tls_only_database_right_ca_sells_wrong_ca_and_plaintext_are_refused() {
+    let db = server();
+    db.create_master("donuts", "donut_admin", PASSWORD)
+        .await
+        .expect("master user");
+
+    // 1. The right CA: verified (VERIFY_IDENTITY) connection, migrations, a sale.
+    let tls = verified(&db.pki.ca);
+    let opts = mysql_options(&db.host, db.port, "donuts", "donut_admin", PASSWORD, &tls);
+    let store = connect_mysql(opts, &PoolSettings::default());
+    store.migrate().await.expect("migrate over verified TLS");
+    let spec = ProductSpec::new(
+        Sku::parse("glazed").expect("sku"),
+        Some("Glazed".into()),
+        5,
+        Some(1),
+        Some(12),
+    )
+    .expect("spec");
+    store.put_product(&spec).await.expect("put product");
+    match store.sell(&sale()).await.expect("sale over TLS") {
+        SaleOutcome::Sold { sale, .. } => assert_eq!(sale.remaining_stock, 4),
+        other => panic!("expected a sale, got {other:?}"),
+    }
+    // The session really is encrypted.
+    let mut c = sqlx::MySqlConnection::connect_with(&mysql_options(
+        &db.host,
+        db.port,
+        "donuts",
+        "donut_admin",
+        PASSWORD,
+        &tls,
+    ))
+    .await
+    .expect("connect");
+    let cipher: (String, String) = sqlx::query_as("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        .fetch_one(&mut c)
+        .await
+        .expect("cipher");
+    assert!(!cipher.1.is_empty(), "no TLS cipher on the session");
+
+    // 2. TLS required but unverified (no DB_CA_BUNDLE): still encrypted, still works.
+    let opts = mysql_options(
+        &db.host,
+        db.port,
+        "donuts",
+        "donut_admin",
+        PASSWORD,
+        &DbTls::Required,
+    );
+    let unverified = connect_mysql(opts, &PoolSettings::default());
+    assert!(
+        unverified
+            .product(&Sku::parse("glazed").expect("sku"))
+            .await
+            .expect("read")
+            .is_some()
+    );
+
+    // 3. A wrong CA: the connection fails and the error names the certificate problem.
+    let other = Pki::generate(&db.dir.join("other-pki"), "other").expect("other CA");
+    let opts = mysql_options(
+        &db.host,
+        db.port,
+        "donuts",
+        "donut_admin",
+        PASSWORD,
+        &verified(&other.ca),
+    );
+    let wrong = connect_mysql(opts, &PoolSettings::default());
+    let err = wrong
+        .sell(&sale())
+        .await
+        .expect_err("a wrong CA must not connect")
+        .to_string();
+    assert!(
+        err.to_lowercase().contains("certificate") || err.contains("UnknownIssuer"),
+        "the error should name the certificate problem: {err}"
+    );
+
+    // 4. Plain text is refused by the server (require_secure_transport=ON).
+    let plain = MySqlConnectOptions::new()
+        .host(&db.host)
+        .port(db.port)
+        .username("donut_admin")
+        .password(PASSWORD)
+        .database("donuts")
+        .ssl_mode(MySqlSslMode::Disabled);
+    let err = sqlx::MySqlConnection::connect_with(&plain)
+        .await
+        .expect_err("plain text must be refused")
+        .to_string();
+    // MySQL answers 3159 "insecure transport are prohibited"; MariaDB answers 1045 (access
+    // denied) to a plain-text login — with the very credentials that logged in over TLS above.
+    assert!(
+        err.contains("insecure transport") || err.contains("1045"),
+        "plain text should be refused: {err}"
+    );
+}
