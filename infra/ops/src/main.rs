@@ -713,8 +713,9 @@ mod aws {
         }
     }
 
-    /// `lambda:InvokeFunction` with `InvocationType=Event`, signed with SigV4 (no Lambda SDK:
-    /// one call does not justify another generated client in the build).
+    /// `lambda:InvokeFunction` with `InvocationType=Event`, signed with SigV4 by `aws-sigv4` (the
+    /// SDK's own signer, already in the build; no Lambda SDK: one call does not justify another
+    /// generated client in the build).
     pub struct Invoker {
         http: reqwest::Client,
         endpoint: Option<String>,
@@ -749,6 +750,7 @@ mod aws {
             function_arn: &str,
             payload: &Value,
         ) -> Result<(), String> {
+            use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
             let f = FunctionArn::parse(function_arn)?;
             let base = self.endpoint.clone().unwrap_or_else(|| {
                 let suffix = if f.partition == "aws-cn" {
@@ -758,44 +760,38 @@ mod aws {
                 };
                 format!("https://lambda.{}.{suffix}", f.region)
             });
-            let url = reqwest::Url::parse(&base).map_err(|e| format!("{base}: {e}"))?;
-            let host = match url.port() {
-                Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
-                None => url.host_str().unwrap_or_default().to_owned(),
-            };
-            let path = format!("/2015-03-31/functions/{}/invocations", f.name);
-            let query = f
-                .qualifier
-                .as_ref()
-                .map(|q| format!("Qualifier={q}"))
-                .unwrap_or_default();
+            let mut target = format!("{base}/2015-03-31/functions/{}/invocations", f.name);
+            if let Some(q) = &f.qualifier {
+                target = format!("{target}?Qualifier={q}");
+            }
+            reqwest::Url::parse(&target).map_err(|e| format!("{base}: {e}"))?;
             let body = serde_json::to_vec(payload).map_err(|e| e.to_string())?;
-            let amz_date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
-            let signed = sigv4::sign(&sigv4::Request {
-                method: "POST",
-                host: &host,
-                path: &path,
-                query: &query,
-                body: &body,
-                region: &f.region,
-                service: "lambda",
-                access_key: self.credentials.access_key_id(),
-                secret_key: self.credentials.secret_access_key(),
-                session_token: self.credentials.session_token(),
-                amz_date: &amz_date,
-            });
-            let target = if query.is_empty() {
-                format!("{}{path}", base)
-            } else {
-                format!("{}{path}?{query}", base)
-            };
-            let mut req = self
-                .http
-                .post(&target)
-                .header("x-amz-invocation-type", "Event")
-                .header("content-type", "application/json")
-                .body(body);
-            for (k, v) in signed {
+            let headers = [
+                ("content-type", "application/json"),
+                ("x-amz-invocation-type", "Event"),
+            ];
+            let identity = self.credentials.clone().into();
+            let params = aws_sigv4::sign::v4::SigningParams::builder()
+                .identity(&identity)
+                .region(&f.region)
+                .name("lambda")
+                .time(std::time::SystemTime::now())
+                .settings(SigningSettings::default())
+                .build()
+                .map_err(|e| format!("SigV4: {e}"))?
+                .into();
+            let signable = SignableRequest::new(
+                "POST",
+                target.as_str(),
+                headers.into_iter(),
+                SignableBody::Bytes(&body),
+            )
+            .map_err(|e| format!("SigV4: {e}"))?;
+            let (signed, _) = sign(signable, &params)
+                .map_err(|e| format!("SigV4: {e}"))?
+                .into_parts();
+            let mut req = self.http.post(&target).body(body);
+            for (k, v) in headers.into_iter().chain(signed.headers()) {
                 req = req.header(k, v);
             }
             let res = req
@@ -1256,144 +1252,6 @@ fn render(command: &Command, v: &Value) -> String {
                 out += &format!("({})\n", s(n));
             }
             out
-        }
-    }
-}
-
-// ---- SigV4 --------------------------------------------------------------------------------
-
-/// AWS Signature Version 4 for one request (headers `host` and `x-amz-date`, plus
-/// `x-amz-security-token` with temporary credentials). The path must need no percent-encoding
-/// (Lambda function names and the Invoke path do not).
-mod sigv4 {
-    use hmac::{Hmac, Mac};
-    use sha2::{Digest, Sha256};
-
-    pub struct Request<'a> {
-        pub method: &'a str,
-        pub host: &'a str,
-        pub path: &'a str,
-        /// Canonical query string (`k=v&…`, sorted, encoded) or empty.
-        pub query: &'a str,
-        pub body: &'a [u8],
-        pub region: &'a str,
-        pub service: &'a str,
-        pub access_key: &'a str,
-        pub secret_key: &'a str,
-        pub session_token: Option<&'a str>,
-        /// `YYYYMMDDTHHMMSSZ`
-        pub amz_date: &'a str,
-    }
-
-    fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-        mac.update(data);
-        mac.finalize().into_bytes().to_vec()
-    }
-
-    /// The headers to add to the request: `x-amz-date`, `authorization` (and the token).
-    pub fn sign(r: &Request) -> Vec<(&'static str, String)> {
-        let date = &r.amz_date[..8];
-        let mut headers = vec![("host", r.host), ("x-amz-date", r.amz_date)];
-        if let Some(token) = r.session_token {
-            headers.push(("x-amz-security-token", token));
-        }
-        headers.sort();
-        let canonical_headers: String = headers
-            .iter()
-            .map(|(k, v)| format!("{k}:{}\n", v.trim()))
-            .collect();
-        let signed_headers = headers
-            .iter()
-            .map(|(k, _)| *k)
-            .collect::<Vec<_>>()
-            .join(";");
-        let canonical = format!(
-            "{}\n{}\n{}\n{canonical_headers}\n{signed_headers}\n{}",
-            r.method,
-            r.path,
-            r.query,
-            hex::encode(Sha256::digest(r.body))
-        );
-        let scope = format!("{date}/{}/{}/aws4_request", r.region, r.service);
-        let to_sign = format!(
-            "AWS4-HMAC-SHA256\n{}\n{scope}\n{}",
-            r.amz_date,
-            hex::encode(Sha256::digest(canonical.as_bytes()))
-        );
-        let mut key = hmac(format!("AWS4{}", r.secret_key).as_bytes(), date.as_bytes());
-        for part in [r.region, r.service, "aws4_request"] {
-            key = hmac(&key, part.as_bytes());
-        }
-        let signature = hex::encode(hmac(&key, to_sign.as_bytes()));
-        let mut out = vec![
-            ("x-amz-date", r.amz_date.to_owned()),
-            (
-                "authorization",
-                format!(
-                    "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
-                    r.access_key
-                ),
-            ),
-        ];
-        if let Some(token) = r.session_token {
-            out.push(("x-amz-security-token", token.to_owned()));
-        }
-        out
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        fn vanilla<'a>(method: &'a str, body: &'a [u8]) -> Request<'a> {
-            Request {
-                method,
-                host: "example.amazonaws.com",
-                path: "/",
-                query: "",
-                body,
-                region: "us-east-1",
-                service: "service",
-                access_key: "AKIDEXAMPLE",
-                secret_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-                session_token: None,
-                amz_date: "20150830T123600Z",
-            }
-        }
-
-        /// The get-vanilla and post-vanilla cases of the AWS SigV4 test suite.
-        #[test]
-        fn aws_test_suite_vanilla() {
-            let auth = |r: &Request| {
-                sign(r)
-                    .into_iter()
-                    .find(|(k, _)| *k == "authorization")
-                    .unwrap()
-                    .1
-            };
-            let prefix = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=";
-            assert_eq!(
-                auth(&vanilla("GET", b"")),
-                format!("{prefix}5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31")
-            );
-            assert_eq!(
-                auth(&vanilla("POST", b"")),
-                format!("{prefix}5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b")
-            );
-        }
-
-        #[test]
-        fn session_token_is_signed_and_sent() {
-            let mut r = vanilla("POST", b"{}");
-            r.session_token = Some("token");
-            let h = sign(&r);
-            assert!(
-                h.iter()
-                    .any(|(k, v)| *k == "x-amz-security-token" && v == "token")
-            );
-            assert!(h.iter().any(|(k, v)| *k == "authorization"
-                && v.contains("SignedHeaders=host;x-amz-date;x-amz-security-token")));
         }
     }
 }
