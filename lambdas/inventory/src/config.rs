@@ -143,6 +143,21 @@ pub fn mysql_options(
     )
 }
 
+/// The `(username, password)` of a database secret (`{"username","password"}`), e.g. `migrate`
+/// reading the admin secret and the application user's secret. Errors name the secret, never
+/// its value.
+pub async fn database_credentials(
+    sdk: &aws_config::SdkConfig,
+    arn: &str,
+) -> Result<(String, String), ConfigError> {
+    let secret = secret_string(sdk, arn).await?;
+    let creds: Creds = serde_json::from_str(&secret).map_err(|e| ConfigError::Secret {
+        arn: arn.to_owned(),
+        why: format!("not a username/password secret: {e}"),
+    })?;
+    Ok((creds.username, creds.password))
+}
+
 /// The database: `DATABASE_URL` when set (local stack, tests; TLS as the URL says);
 /// otherwise (AWS) `DB_SECRET_ARN` (the RDS-managed master secret, `{"username","password"}`),
 /// `DB_HOST`, `DB_PORT`, `DB_NAME`, always over TLS (see [`DbTls`], `DB_CA_BUNDLE`).

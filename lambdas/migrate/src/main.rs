@@ -1,19 +1,30 @@
-//! `migrate`: applies the embedded sqlx migrations. Invoked by the `Migrations` custom resource
-//! of the SAM template on stack create/update (and on delete, where it does nothing), or by an
-//! operator with `{"action": "migrate"}`.
+//! `migrate`: applies the embedded sqlx migrations, then creates or updates the application user
+//! (see [`app_user`]). Invoked by the `Migrations` custom resource of the SAM template on stack
+//! create/update (and on delete, where it does nothing), or by an operator with
+//! `{"action": "migrate"}`.
+//!
+//! It is the only function that logs in as the admin (`DB_SECRET_ARN`: the RDS master secret or
+//! `ExistingDatabaseSecretArn`); every other function gets the application user's secret
+//! (`DB_APP_SECRET_ARN` here) as its `DB_SECRET_ARN`.
 //!
 //! A custom resource must always be answered, or CloudFormation waits for its `ServiceTimeout`:
 //! configuration and database errors are therefore handled inside the invocation (not at init)
 //! and reported as `FAILED` with the reason (credentials redacted). Nothing here panics.
 
+mod app_user;
 mod cfn;
 
+use app_user::AppUser;
 use cfn::{CfnResponse, Invocation};
-use inventory::config::{Env, aws_config, database_from_env};
+use inventory::config::{
+    ConfigError, DbTls, Env, aws_config, database_credentials, database_from_env, mysql_options,
+};
 use inventory::store::StoreError;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
+use sqlx::mysql::MySqlConnectOptions;
 use std::future::Future;
+use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 use tracing::Instrument;
 
@@ -41,17 +52,22 @@ async fn main() -> Result<(), Error> {
 }
 
 /// Connects (reading the database secret) and applies the migrations, retrying a database that
-/// is not reachable yet. Errors are strings without credentials (`cfn::redact` makes sure).
+/// is not reachable yet; then sets up the application user. Errors are strings without
+/// credentials (`cfn::redact` makes sure).
 async fn migrate_database() -> Result<(), String> {
     let env = Env;
     let sdk = aws_config().await;
     let store = database_from_env(&env, Some(&sdk), 1)
         .await
         .map_err(|e| format!("configuration: {e}"))?;
+    // Read before migrating, so a missing or malformed secret fails the deploy up front.
+    let app = app_user_from_env(&env, &sdk)
+        .await
+        .map_err(|e| format!("configuration: {e}"))?;
     let mut attempt = 0u32;
     loop {
         match store.migrate().await {
-            Ok(()) => return Ok(()),
+            Ok(()) => break,
             Err(StoreError::Unavailable(e)) if attempt < 4 => {
                 attempt += 1;
                 tracing::warn!(attempt, error = %cfn::redact(&e), "database not reachable yet; retrying");
@@ -60,6 +76,51 @@ async fn migrate_database() -> Result<(), String> {
             Err(e) => return Err(e.to_string()),
         }
     }
+    drop(store);
+    let (admin, database) = admin_options(&env, &sdk)
+        .await
+        .map_err(|e| format!("configuration: {e}"))?;
+    let tables = app_user::ensure_with(&admin, &database, &app).await?;
+    tracing::info!(
+        user = %app.username,
+        privileges = app_user::APP_PRIVILEGES,
+        tables = ?tables,
+        "application user ready (TLS required)"
+    );
+    Ok(())
+}
+
+/// The application user's secret, `DB_APP_SECRET_ARN` (`{"username","password"}`; the template's
+/// generated `AppDatabaseSecret`).
+async fn app_user_from_env(env: &Env, sdk: &aws_config::SdkConfig) -> Result<AppUser, ConfigError> {
+    let arn = env.required("DB_APP_SECRET_ARN")?;
+    let (username, password) = database_credentials(sdk, &arn).await?;
+    Ok(AppUser { username, password })
+}
+
+/// The admin's connection options (what the migrations ran with) and the schema name:
+/// `DATABASE_URL` when set, else `DB_SECRET_ARN` + `DB_HOST`/`DB_PORT`/`DB_NAME` over TLS
+/// (`DB_CA_BUNDLE`), as `database_from_env` builds them.
+async fn admin_options(
+    env: &Env,
+    sdk: &aws_config::SdkConfig,
+) -> Result<(MySqlConnectOptions, String), ConfigError> {
+    if let Some(url) = env.optional("DATABASE_URL") {
+        let opts = MySqlConnectOptions::from_str(&url).map_err(|e| ConfigError::Invalid {
+            name: "DATABASE_URL",
+            why: cfn::redact(&e.to_string()),
+        })?;
+        let database = opts.get_database().unwrap_or_default().to_owned();
+        return Ok((opts, database));
+    }
+    let arn = env.required("DB_SECRET_ARN")?;
+    let host = env.required("DB_HOST")?;
+    let port: u16 = env.parse_or("DB_PORT", 3306)?;
+    let database = env.required("DB_NAME")?;
+    let tls = DbTls::from_env(env)?;
+    let (username, password) = database_credentials(sdk, &arn).await?;
+    let opts = mysql_options(&host, port, &database, &username, &password, &tls);
+    Ok((opts, database))
 }
 
 /// One invocation. `migrate` is [`migrate_database`] (a parameter so tests can replace it).
@@ -105,7 +166,7 @@ where
                 let outcome = match req.request_type.as_str() {
                     "Create" | "Update" => migrate_within_budget()
                         .await
-                        .map(|()| "migrations applied".to_owned())
+                        .map(|()| "migrations applied, application user ready".to_owned())
                         .map_err(|e| format!("{e} (CloudWatch log stream {log_stream})")),
                     // The schema outlives the stack resource: deleting it touches nothing.
                     "Delete" => Ok("nothing to do on delete".to_owned()),
