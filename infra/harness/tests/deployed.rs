@@ -384,7 +384,7 @@ async fn deployed_functions_sell_restock_capture_export_and_dead_letter() {
         "exactly one record per request: {recs:?}"
     );
 
-    // 6b. RDS rotates the master secret: the password changes and the secret with it. Every
+    // 6b. The database secret rotates: the password changes and the secret with it. Every
     // function's pool re-reads the secret on the refusal and retries: no sale fails.
     {
         use sqlx::Connection;
@@ -392,11 +392,8 @@ async fn deployed_functions_sell_restock_capture_export_and_dead_letter() {
         let mut root = sqlx::MySqlConnection::connect_with(&h.db.root_options())
             .await
             .expect("root");
-        let db_secret = h.values.attrs[&(
-            "Database".to_owned(),
-            "MasterUserSecret.SecretArn".to_owned(),
-        )]
-            .clone();
+        // The secret the functions log in with, as the template gives it to them.
+        let db_secret = h.functions["SalesApiFunction"].spec.env["DB_SECRET_ARN"].clone();
         let sm = aws_sdk_secretsmanager::Client::new(&h.sdk);
         let old: Value = serde_json::from_str(
             sm.get_secret_value()

@@ -5,15 +5,15 @@
 
 use inventory::config::{DbTls, mysql_options};
 use inventory::domain::{ProductSpec, Quantity, SaleRequest, Sku};
-use inventory::store::{PoolSettings, SaleOutcome, connect_mysql};
+use inventory::store::{PoolSettings, SaleOutcome, StoreError, connect_mysql};
 use lambda_harness::tlsdb::{Pki, TlsMariaDb};
 use sqlx::Connection;
 use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
 
 const PASSWORD: &str = "tlsTestPassw0rd";
 
-fn server() -> TlsMariaDb {
-    let dir = std::env::temp_dir().join(format!("harness-tls-{}", std::process::id()));
+fn server(name: &str) -> TlsMariaDb {
+    let dir = std::env::temp_dir().join(format!("harness-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     TlsMariaDb::start(&dir, std::process::id()).expect("TLS-only mariadbd starts")
 }
@@ -36,7 +36,7 @@ fn sale() -> SaleRequest {
 
 #[tokio::test]
 async fn tls_only_database_right_ca_sells_wrong_ca_and_plaintext_are_refused() {
-    let db = server();
+    let db = server("tls");
     db.create_master("donuts", "donut_admin", PASSWORD)
         .await
         .expect("master user");
@@ -133,4 +133,67 @@ async fn tls_only_database_right_ca_sells_wrong_ca_and_plaintext_are_refused() {
         err.contains("insecure transport") || err.contains("1045"),
         "plain text should be refused: {err}"
     );
+}
+
+/// MySQL's transient refusals are 503s with Retry-After (`StoreError::Unavailable`), told apart
+/// by the error number (SQLSTATE is HY000 for most): 1205 lock wait timeout and 1040 too many
+/// connections (what a `db.t4g.micro` answers when the connection budget is exceeded).
+#[tokio::test]
+async fn lock_wait_timeout_and_too_many_connections_are_retryable() {
+    let db = server("errors");
+    db.create_master("donuts", "donut_admin", PASSWORD).await.expect("master user");
+    let tls = verified(&db.pki.ca);
+    let opts = mysql_options(&db.host, db.port, "donuts", "donut_admin", PASSWORD, &tls);
+    let admin = connect_mysql(opts, &PoolSettings::default());
+    admin.migrate().await.expect("migrate");
+    let spec = ProductSpec::new(Sku::parse("glazed").expect("sku"), None, 5, Some(1), Some(12))
+        .expect("spec");
+    admin.put_product(&spec).await.expect("put product");
+    let mut root = sqlx::MySqlConnection::connect_with(&db.root_options()).await.expect("root");
+    for stmt in [
+        "SET GLOBAL innodb_lock_wait_timeout = 1",
+        "CREATE USER 'limited'@'%' IDENTIFIED BY 'limitedPw1'",
+        "GRANT SELECT, INSERT, UPDATE ON donuts.* TO 'limited'@'%'",
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(stmt)).execute(&mut root).await.expect(stmt);
+    }
+
+    // 1205: another session holds the product row; the sale gives up after 1 s.
+    let mut holder = sqlx::MySqlConnection::connect_with(&db.root_options().database("donuts"))
+        .await
+        .expect("holder");
+    sqlx::raw_sql("BEGIN; SELECT stock FROM products WHERE sku = 'glazed' FOR UPDATE")
+        .execute(&mut holder)
+        .await
+        .expect("lock the row");
+    let opts = mysql_options(&db.host, db.port, "donuts", "limited", "limitedPw1", &tls);
+    let store = connect_mysql(opts, &PoolSettings::default());
+    match store.sell(&sale()).await {
+        Err(StoreError::Unavailable(why)) => assert!(why.contains("1205"), "{why}"),
+        other => panic!("a lock wait timeout must be retryable (503), got {other:?}"),
+    }
+    sqlx::raw_sql("ROLLBACK").execute(&mut holder).await.expect("unlock");
+    drop(holder);
+
+    // 1040: no connection slot left for an ordinary user (MariaDB's minimum max_connections
+    // is 10: fill the slots first).
+    sqlx::raw_sql("SET GLOBAL max_connections = 10")
+        .execute(&mut root)
+        .await
+        .expect("max_connections");
+    let opts = mysql_options(&db.host, db.port, "donuts", "limited", "limitedPw1", &tls);
+    let mut held = Vec::new();
+    for _ in 0..12 {
+        match sqlx::MySqlConnection::connect_with(&opts).await {
+            Ok(c) => held.push(c),
+            Err(_) => break,
+        }
+    }
+    assert!(held.len() < 12, "max_connections was not enforced");
+    let crowded = connect_mysql(opts, &PoolSettings::default());
+    match crowded.product(&Sku::parse("glazed").expect("sku")).await {
+        Err(StoreError::Unavailable(why)) => assert!(why.contains("1040"), "{why}"),
+        other => panic!("too many connections must be retryable (503), got {other:?}"),
+    }
+    drop(held);
 }

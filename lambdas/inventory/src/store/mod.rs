@@ -51,14 +51,20 @@ impl From<sqlx::Error> for StoreError {
                 StoreError::Unavailable(e.to_string())
             }
             E::Database(db) => {
-                // MySQL: 1040 too many connections, 1205 lock wait timeout, 1213 deadlock,
-                // 2006/2013 server gone. SQLite: 5 SQLITE_BUSY, 6 SQLITE_LOCKED.
+                // MySQL: the error *number* (`code()` is the SQLSTATE, e.g. HY000 for most).
+                if let Some(m) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+                    return match m.number() {
+                        // 1045: access denied (a rotated password).
+                        1045 => StoreError::AccessDenied(e.to_string()),
+                        // 1040 too many connections, 1205 lock wait timeout, 1213 deadlock,
+                        // 2006/2013 server gone.
+                        1040 | 1205 | 1213 | 2006 | 2013 => StoreError::Unavailable(e.to_string()),
+                        _ => StoreError::Database(e.to_string()),
+                    };
+                }
+                // SQLite: 5 SQLITE_BUSY, 6 SQLITE_LOCKED (and their extended codes).
                 let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-                let retryable = matches!(code.as_str(), "1040" | "1205" | "1213" | "2006" | "2013")
-                    || matches!(code.as_str(), "5" | "6" | "517" | "261");
-                if code == "1045" {
-                    StoreError::AccessDenied(e.to_string())
-                } else if retryable {
+                if matches!(code.as_str(), "5" | "6" | "517" | "261") {
                     StoreError::Unavailable(e.to_string())
                 } else {
                     StoreError::Database(e.to_string())
