@@ -44,6 +44,13 @@ What is checked
       (14 days, alarmed, SendMessage granted after the SAM transform, a stack output donut-ops reads);
       DB_CA_BUNDLE and the CA layer on every database function, and every DB_* Globals variable read
       by lambdas/inventory/src/config.rs.
+  (g) least privilege in the database: the migrations custom resource's function alone reads the
+      admin secret (its DB_SECRET_ARN) and gets the application user's secret as DB_APP_SECRET_ARN;
+      every other database function's DB_SECRET_ARN (and the Globals one) is that secret and it
+      reads no other database secret; the application secret is generated (username, password key,
+      letters and digits), carries what the managed rotation needs, and is rotated by a
+      MySQLSingleUser HostedRotationLambda (the SecretsManager transform) after the migrations, in
+      migrate's network, never with punctuation; an RDS Proxy admits the application user too.
   (f) docs/deploy.md lists the questions of `sam deploy --guided` in SAM CLI's order (computed with
       SAM CLI's own code) and itemises the costs; requirements-tools.txt pins every tool exactly and
       scripts/setup-venv.sh installs from it (and .venv has those versions).
@@ -196,6 +203,7 @@ SECRET_TARGETS = {
     "DB_SECRET_ARN": ("AWS::RDS::DBInstance", "AWS::SecretsManager::Secret"),
     "ADMIN_TOKEN_SECRET_ARN": ("AWS::SecretsManager::Secret",),
     "CALLBACK_SECRET_ARN": ("AWS::SecretsManager::Secret",),
+    "DB_APP_SECRET_ARN": ("AWS::SecretsManager::Secret",),
 }
 # The calls whose grants are audited both ways (needed <=> granted).
 AUDITED_ACTIONS = ["sns:Publish", "kinesis:PutRecords", "s3:PutObject", "sqs:SendMessage",
@@ -211,11 +219,13 @@ ADAPTERS = {  # identifier in main.rs -> (action, variable naming the resource)
     "database_from_env": ("secretsmanager:GetSecretValue", "DB_SECRET_ARN"),
     "admin_token_from_env": ("secretsmanager:GetSecretValue", "ADMIN_TOKEN_SECRET_ARN"),
     "callback_secret_from_env": ("secretsmanager:GetSecretValue", "CALLBACK_SECRET_ARN"),
+    "app_user_from_env": ("secretsmanager:GetSecretValue", "DB_APP_SECRET_ARN"),  # migrate
 }
 HELPER_VARS = {
     "database_from_env": ["DB_SECRET_ARN", "DB_HOST", "DB_NAME"],
     "admin_token_from_env": ["ADMIN_TOKEN_SECRET_ARN"],
     "callback_secret_from_env": ["CALLBACK_SECRET_ARN"],
+    "app_user_from_env": ["DB_APP_SECRET_ARN"],
 }
 REQUIRED_METHODS = {"required", "require", "parse", "parse_required", "required_parse", "url", "required_url"}
 OPTIONAL_METHODS = {"optional", "parse_or", "parse_optional", "optional_parse", "or_default", "flag",
@@ -275,7 +285,9 @@ def docs_contract(path: Path) -> tuple[dict[str, Facts], set[str], dict[str, lis
                     f.calls.add((action, "ADMIN_TOKEN_SECRET_ARN"))
                 if "callback secret" in calls:
                     f.calls.add((action, "CALLBACK_SECRET_ARN"))
-                if not re.search(r"DB secret|admin secret|callback secret", calls) and "DB vars" not in cells[1]:
+                if "application user secret" in calls:
+                    f.calls.add((action, "DB_APP_SECRET_ARN"))
+                if not re.search(r"DB secret|admin secret|callback secret|application user secret", calls) and "DB vars" not in cells[1]:
                     f.calls.add((action, None))
             else:
                 f.calls.add((action, ACTION_TARGET.get(action, (None,))[0]))
@@ -1149,6 +1161,96 @@ def check_deploy_safety(t: Template, r: Results, use_code: bool) -> None:
                     "set for every function but read by no code")
 
 
+def secret_reads(t: Template, lid: str) -> set[str]:
+    """Everything a function's secretsmanager:GetSecretValue grants name (ids and parameters)."""
+    return {x for s in t.grants(lid, "secretsmanager:GetSecretValue") for x in refs(s.get("Resource"))}
+
+
+def check_least_privilege(t: Template, r: Results) -> None:
+    """Issue 12, point 5: the functions log in as an application user with DML only; the admin
+    secret is migrate's alone; the application secret is rotated by the managed rotation."""
+    import string  # noqa: PLC0415
+
+    r.begin("least privilege in the database: admin secret for migrate only, an application user for the rest")
+    db_fns = database_functions(t)
+    migrate_fns = {f for fns in migrations_resources(t).values() for f in fns}
+    admin: set[str] = set()
+    app: set[str] = set()
+    for lid in sorted(migrate_fns):
+        env = t.env(t.resources[lid])
+        admin |= refs(env.get("DB_SECRET_ARN"))
+        ids = refs(env.get("DB_APP_SECRET_ARN"))
+        r.check(bool(ids) and t.types_of(ids) == {"AWS::SecretsManager::Secret"},
+                f"{t.binary(t.resources[lid])}: DB_APP_SECRET_ARN is a secret of this stack",
+                f"points at {sorted(ids)}")
+        app |= ids
+    r.check(bool(admin) and "AWS::RDS::DBInstance" in t.types_of(admin),
+            "migrate's DB_SECRET_ARN is the admin secret (RDS master, or ExistingDatabaseSecretArn)",
+            f"points at {sorted(admin)}")
+    if not r.check(bool(app) and not app & admin, "the application secret is not the admin secret",
+                   f"app {sorted(app)}, admin {sorted(admin)}"):
+        return
+    # 1. who may read which secret
+    for lid, fn in sorted(t.functions().items()):
+        who = t.binary(fn) or lid
+        reads = secret_reads(t, lid)
+        if lid in migrate_fns:
+            r.check(admin <= reads and app <= reads, f"{who}: reads the admin and the application secret")
+            continue
+        r.check(not reads & admin, f"{who}: cannot read the admin secret (only migrate may)",
+                f"its GetSecretValue grants name {sorted(reads & admin)}")
+    for lid in sorted(set(db_fns) - migrate_fns):
+        ids = refs(t.env(t.resources[lid]).get("DB_SECRET_ARN"))
+        r.check(ids == app, f"{db_fns[lid]}: DB_SECRET_ARN is the application user's secret ({', '.join(sorted(app))})",
+                f"points at {sorted(ids)}")
+    glob = refs(((t.globals_fn.get("Environment") or {}).get("Variables") or {}).get("DB_SECRET_ARN"))
+    r.check(not glob or glob == app, "Globals DB_SECRET_ARN (a new function's default) is the application secret",
+            f"points at {sorted(glob)}")
+    # 2. the application secret: generated, letters and digits, what the rotation function reads
+    for sid in sorted(app):
+        gen = (((t.resources.get(sid) or {}).get("Properties") or {}).get("GenerateSecretString") or {})
+        tpl = gen.get("SecretStringTemplate")
+        text = tpl["Fn::Sub"] if isinstance(tpl, dict) and "Fn::Sub" in tpl else tpl
+        text = text[0] if isinstance(text, list) else text
+        r.check(isinstance(text, str) and gen.get("GenerateStringKey") == "password",
+                f"{sid}: generated {{..., \"password\"}} from a SecretStringTemplate")
+        keys = set(re.findall(r'"([a-z]+)"\s*:', text)) if isinstance(text, str) else set()
+        r.check({"username", "engine", "host"} <= keys,
+                f"{sid}: the template has username, engine and host (the rotation function needs them)",
+                f"keys {sorted(keys)}")
+        r.check(str(gen.get("ExcludePunctuation")).lower() == "true",
+                f"{sid}: ExcludePunctuation (migrate accepts letters and digits only)")
+        r.check(number_at(t, gen.get("PasswordLength")) is not None and number_at(t, gen.get("PasswordLength")) >= 16,
+                f"{sid}: PasswordLength >= 16", f"got {gen.get('PasswordLength')!r}")
+    # 3. managed rotation after the migrations, in migrate's network, never with punctuation
+    transforms = as_list(t.data.get("Transform"))
+    schedules = {rid: res for rid, res in t.of_type("AWS::SecretsManager::RotationSchedule").items()
+                 if refs((res.get("Properties") or {}).get("SecretId")) & app}
+    if r.check(bool(schedules), "the application secret has a RotationSchedule"):
+        r.check(any(str(x).startswith("AWS::SecretsManager-") for x in transforms),
+                "Transform includes AWS::SecretsManager-* (HostedRotationLambda)", f"got {transforms}")
+        migrate_net = set().union(*(refs((t.resources[f].get("Properties") or {}).get("VpcConfig"))
+                                    for f in migrate_fns)) if migrate_fns else set()
+        for rid, res in sorted(schedules.items()):
+            hosted = (res.get("Properties") or {}).get("HostedRotationLambda") or {}
+            r.check(hosted.get("RotationType") == "MySQLSingleUser", f"{rid}: HostedRotationLambda MySQLSingleUser",
+                    f"got {hosted.get('RotationType')!r}")
+            excluded = hosted.get("ExcludeCharacters")
+            missing = set(string.punctuation) - set(excluded if isinstance(excluded, str) else "")
+            r.check(not missing, f"{rid}: ExcludeCharacters has every punctuation character",
+                    f"missing {''.join(sorted(missing))!r}: a rotated password migrate would refuse")
+            r.check(bool(depends_on(res) & set(migrations_resources(t))), f"{rid}: DependsOn the migrations",
+                    "the first rotation (at creation) needs the user migrate creates")
+            net = refs(hosted.get("VpcSubnetIds")) | refs(hosted.get("VpcSecurityGroupIds"))
+            r.check(net == migrate_net, f"{rid}: runs in migrate's subnets and security group (reaches the database)",
+                    f"rotation {sorted(net)}, migrate {sorted(migrate_net)}")
+    # 4. an RDS Proxy must admit the application user
+    for pid, proxy in sorted(t.of_type("AWS::RDS::DBProxy").items()):
+        auth = refs([a.get("SecretArn") for a in as_list((proxy.get("Properties") or {}).get("Auth"))])
+        r.check(app <= auth and bool(auth & admin), f"{pid}: Auth has the admin and the application secret",
+                f"has {sorted(auth)}")
+
+
 def check_guided_questions(t: Template, r: Results, template_path: Path) -> None:
     """docs/deploy.md lists every question `sam deploy --guided` asks for this template, in order:
     computed with SAM CLI's own code (template parameters, then the authorization prompts)."""
@@ -1260,6 +1362,7 @@ def run_checks(template_path: Path, use_code: bool, verbose: bool) -> int:
     check_routes(t, r, doc_routes)
     check_wiring(t, r)
     check_deploy_safety(t, r, use_code)
+    check_least_privilege(t, r)
     check_guided_questions(t, r, template_path)
     check_tool_pins(r)
     for note in sorted(set(t.notes)):
@@ -1287,6 +1390,19 @@ def _without_policy(data: dict, binary: str, action: str) -> dict:
             continue
         kept.append(entry)
     assert removed, f"{lid} grants no {action} to remove"
+    props["Policies"] = kept
+    return data
+
+
+def _without_policy_on(data: dict, binary: str, var: str) -> dict:
+    """Removes the function's GetSecretValue grant on the secret its variable `var` names."""
+    t = Template(data)
+    lid = t.function_by_binary()[binary]
+    target = refs(t.env(t.resources[lid]).get(var))
+    props = data["Resources"][lid]["Properties"]
+    kept = [p for p in as_list(props.get("Policies"))
+            if not (isinstance(p, dict) and refs(p.get("AWSSecretsManagerGetSecretValuePolicy")) == target)]
+    assert len(kept) < len(as_list(props.get("Policies"))), f"{lid} has no grant on {var}"
     props["Policies"] = kept
     return data
 
@@ -1323,6 +1439,71 @@ def _without_depends_on(data: dict, binary: str) -> dict:
 def _without_property(data: dict, binary: str, prop: str) -> dict:
     lid = Template(data).function_by_binary()[binary]
     assert data["Resources"][lid]["Properties"].pop(prop, None) is not None, f"{lid} has no {prop}"
+    return data
+
+
+def _with_admin_secret(data: dict, binary: str) -> dict:
+    """The function logs in as the admin: migrate's DB_SECRET_ARN, and a grant on it."""
+    t = Template(data)
+    lid = t.function_by_binary()[binary]
+    admin = t.env(t.resources[t.function_by_binary()["migrate"]])["DB_SECRET_ARN"]
+    props = data["Resources"][lid]["Properties"]
+    props.setdefault("Environment", {}).setdefault("Variables", {})["DB_SECRET_ARN"] = copy.deepcopy(admin)
+    props["Policies"] = as_list(props.get("Policies")) + [
+        {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": copy.deepcopy(admin)}}]
+    return data
+
+
+def _with_admin_grant(data: dict, binary: str) -> dict:
+    """The function may also read the admin secret (its DB_SECRET_ARN unchanged)."""
+    t = Template(data)
+    lid = t.function_by_binary()[binary]
+    admin = t.env(t.resources[t.function_by_binary()["migrate"]])["DB_SECRET_ARN"]
+    props = data["Resources"][lid]["Properties"]
+    props["Policies"] = as_list(props.get("Policies")) + [
+        {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": copy.deepcopy(admin)}}]
+    return data
+
+
+def _app_secret(data: dict) -> dict:
+    t = Template(data)
+    ids = refs(t.env(t.resources[t.function_by_binary()["migrate"]]).get("DB_APP_SECRET_ARN"))
+    assert len(ids) == 1, f"migrate's DB_APP_SECRET_ARN names {ids}"
+    return data["Resources"][ids.pop()]
+
+
+def _with_punctuation(data: dict) -> dict:
+    assert _app_secret(data)["Properties"]["GenerateSecretString"].pop("ExcludePunctuation", None) is not None
+    return data
+
+
+def _rotation(data: dict) -> dict:
+    found = [r for r in data["Resources"].values() if r.get("Type") == "AWS::SecretsManager::RotationSchedule"]
+    assert found, "no RotationSchedule"
+    return found[0]
+
+
+def _rotation_with(data: dict, key: str, value) -> dict:
+    hosted = _rotation(data)["Properties"]["HostedRotationLambda"]
+    if value is None:
+        assert hosted.pop(key, None) is not None, f"no {key}"
+    else:
+        hosted[key] = value
+    return data
+
+
+def _rotation_before_migrations(data: dict) -> dict:
+    assert _rotation(data).pop("DependsOn", None), "the rotation has no DependsOn"
+    return data
+
+
+def _proxy_without_app_user(data: dict) -> dict:
+    proxies = [r for r in data["Resources"].values() if r.get("Type") == "AWS::RDS::DBProxy"]
+    assert proxies, "no DBProxy"
+    auth = proxies[0]["Properties"]["Auth"]
+    kept = [a for a in auth if "MasterUserSecret" in json.dumps(a)]
+    assert len(kept) < len(auth), "the proxy's Auth has only the master secret"
+    proxies[0]["Properties"]["Auth"] = kept
     return data
 
 
@@ -1459,6 +1640,25 @@ def self_test(template_path: Path) -> int:
          ["exporter (Schedule event): EventInvokeConfig OnFailure"]),
         ("a parameter docs/deploy.md does not list", _with_new_parameter,
          ["lists the guided questions in the order SAM asks them"]),
+        ("sales-api logs in as the admin (master secret)", lambda d: _with_admin_secret(d, "sales-api"),
+         ["sales-api: cannot read the admin secret", "sales-api: DB_SECRET_ARN is the application user's secret"]),
+        ("restock may also read the admin secret", lambda d: _with_admin_grant(d, "restock"),
+         ["restock: cannot read the admin secret"]),
+        ("migrate without DB_APP_SECRET_ARN", lambda d: _without_variable(d, "migrate", "DB_APP_SECRET_ARN"),
+         ["@migrate: DB_APP_SECRET_ARN is set"]),
+        ("migrate cannot read the application secret",
+         lambda d: _without_policy_on(d, "migrate", "DB_APP_SECRET_ARN"),
+         ["migrate: reads the admin and the application secret"]),
+        ("application secret with punctuation", _with_punctuation, ["ExcludePunctuation"]),
+        ("rotation may generate punctuation", lambda d: _rotation_with(d, "ExcludeCharacters", None),
+         ["ExcludeCharacters has every punctuation character"]),
+        ("multi-user rotation type", lambda d: _rotation_with(d, "RotationType", "MySQLMultiUser"),
+         ["HostedRotationLambda MySQLSingleUser"]),
+        ("rotation outside the VPC", lambda d: _rotation_with(d, "VpcSubnetIds", None),
+         ["runs in migrate's subnets and security group"]),
+        ("rotation before the user exists", _rotation_before_migrations, ["DependsOn the migrations"]),
+        ("RDS Proxy without the application user", _proxy_without_app_user,
+         ["Auth has the admin and the application secret"]),
         ("factory-sim without CALLBACK_BASE_URL (an open relay)",
          lambda d: _without_variable(d, "factory-sim", "CALLBACK_BASE_URL"),
          ["factory-sim: CALLBACK_BASE_URL (allowed callbacks)"]),
