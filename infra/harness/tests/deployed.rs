@@ -255,7 +255,7 @@ async fn deployed_functions_sell_restock_capture_export_and_dead_letter() {
         )
         .await;
     requests += 1;
-    assert_eq!(s, 200, "{b}");
+    assert_eq!(s, 201, "a new product is created: {b}");
     let (s, _) = api
         .call(
             reqwest::Method::PUT,
@@ -265,7 +265,7 @@ async fn deployed_functions_sell_restock_capture_export_and_dead_letter() {
         )
         .await;
     requests += 1;
-    assert_eq!(s, 401);
+    assert_eq!(s, 403, "a wrong admin token is refused");
 
     // 3. Sell to stock-out; the last sale opens exactly one factory order.
     let mut order_id = String::new();
@@ -420,7 +420,7 @@ async fn deployed_functions_sell_restock_capture_export_and_dead_letter() {
             .expect("rotate the secret");
         // Open sessions outlive a rotation on RDS, but not wait_timeout or a new environment:
         // end them so every function has to log in again with the new password.
-        let ids: Vec<u64> =
+        let ids: Vec<i64> =
             sqlx::query_scalar("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?")
                 .bind(&user)
                 .fetch_all(&mut root)
@@ -604,6 +604,7 @@ async fn deployed_functions_sell_restock_capture_export_and_dead_letter() {
         .map(|(_, n)| n)
         .collect();
     let wanted = template_metrics("DonutPipeline");
+    eprintln!("metrics the template reads: {wanted:?}; emitted: {emitted:?}");
     let missing: Vec<_> = wanted.difference(&emitted).collect();
     assert!(
         missing.is_empty(),
