@@ -141,21 +141,34 @@ async fn tls_only_database_right_ca_sells_wrong_ca_and_plaintext_are_refused() {
 #[tokio::test]
 async fn lock_wait_timeout_and_too_many_connections_are_retryable() {
     let db = server("errors");
-    db.create_master("donuts", "donut_admin", PASSWORD).await.expect("master user");
+    db.create_master("donuts", "donut_admin", PASSWORD)
+        .await
+        .expect("master user");
     let tls = verified(&db.pki.ca);
     let opts = mysql_options(&db.host, db.port, "donuts", "donut_admin", PASSWORD, &tls);
     let admin = connect_mysql(opts, &PoolSettings::default());
     admin.migrate().await.expect("migrate");
-    let spec = ProductSpec::new(Sku::parse("glazed").expect("sku"), None, 5, Some(1), Some(12))
-        .expect("spec");
+    let spec = ProductSpec::new(
+        Sku::parse("glazed").expect("sku"),
+        None,
+        5,
+        Some(1),
+        Some(12),
+    )
+    .expect("spec");
     admin.put_product(&spec).await.expect("put product");
-    let mut root = sqlx::MySqlConnection::connect_with(&db.root_options()).await.expect("root");
+    let mut root = sqlx::MySqlConnection::connect_with(&db.root_options())
+        .await
+        .expect("root");
     for stmt in [
         "SET GLOBAL innodb_lock_wait_timeout = 1",
         "CREATE USER 'limited'@'%' IDENTIFIED BY 'limitedPw1'",
         "GRANT SELECT, INSERT, UPDATE ON donuts.* TO 'limited'@'%'",
     ] {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(stmt)).execute(&mut root).await.expect(stmt);
+        sqlx::raw_sql(sqlx::AssertSqlSafe(stmt))
+            .execute(&mut root)
+            .await
+            .expect(stmt);
     }
 
     // 1205: another session holds the product row; the sale gives up after 1 s.
@@ -172,7 +185,10 @@ async fn lock_wait_timeout_and_too_many_connections_are_retryable() {
         Err(StoreError::Unavailable(why)) => assert!(why.contains("1205"), "{why}"),
         other => panic!("a lock wait timeout must be retryable (503), got {other:?}"),
     }
-    sqlx::raw_sql("ROLLBACK").execute(&mut holder).await.expect("unlock");
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .expect("unlock");
     drop(holder);
 
     // 1040: no connection slot left for an ordinary user (MariaDB's minimum max_connections
