@@ -126,6 +126,24 @@ async fn kinesis_records(h: &Harness) -> Vec<Value> {
     out
 }
 
+/// Waits for `total` capture records in Kinesis, then checks that no more arrive: one record
+/// per API request, none lost, none duplicated.
+async fn assert_one_capture_record_per_request(h: &Harness, total: u64) {
+    eventually(
+        "a capture record per request",
+        Duration::from_secs(30),
+        || async { (kinesis_records(h).await.len() as u64 >= total).then_some(()) },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let recs = kinesis_records(h).await;
+    assert_eq!(
+        recs.len() as u64,
+        total,
+        "one capture record per API request: {recs:?}"
+    );
+}
+
 /// Metric names of namespace `ns` that the template's alarms and dashboards read, found by
 /// walking the resolved resources: alarms' `{Namespace, MetricName}` objects (plain or in
 /// `Metrics[].MetricStat.Metric`), and each dashboard body's metrics (`["NS", "Name", …]`
@@ -364,25 +382,7 @@ async fn deployed_functions_sell_restock_capture_export_and_dead_letter() {
     );
 
     // 6. One capture record in Kinesis per API request (log subscription → api-capture).
-    let recs = eventually(
-        "a capture record per request",
-        Duration::from_secs(30),
-        || {
-            let h = &h;
-            async move {
-                let r = kinesis_records(h).await;
-                (r.len() as u64 >= total).then_some(r)
-            }
-        },
-    )
-    .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let recs_after = kinesis_records(&h).await;
-    assert_eq!(
-        recs_after.len() as u64,
-        total,
-        "exactly one record per request: {recs:?}"
-    );
+    assert_one_capture_record_per_request(&h, total).await;
 
     // 6b. The database secret rotates: the password changes and the secret with it. Every
     // function's pool re-reads the secret on the refusal and retries: no sale fails.
@@ -461,23 +461,7 @@ async fn deployed_functions_sell_restock_capture_export_and_dead_letter() {
         assert!(retried, "sales-api re-read the rotated secret");
     }
     let total = requests + 1;
-    let recs = eventually(
-        "a capture record per request (after the rotation)",
-        Duration::from_secs(30),
-        || {
-            let h = &h;
-            async move {
-                let r = kinesis_records(h).await;
-                (r.len() as u64 >= total).then_some(r)
-            }
-        },
-    )
-    .await;
-    assert_eq!(
-        recs.len() as u64,
-        total,
-        "one record per request after the rotation too"
-    );
+    assert_one_capture_record_per_request(&h, total).await;
     assert_eq!(h.api_requests(), total);
 
     // 7. The exporter's schedule, and an on-demand day, write csv.gz under exports/.

@@ -34,27 +34,28 @@ fn sale() -> SaleRequest {
     }
 }
 
-#[tokio::test]
-async fn tls_only_database_right_ca_sells_wrong_ca_and_plaintext_are_refused() {
-    let db = server("tls");
+/// A TLS-only server with the schema migrated over verified TLS (as the master user) and the
+/// product `glazed` (stock 5); the store is the master user's.
+async fn migrated_with_a_product(name: &str) -> (TlsMariaDb, inventory::store::DynStore) {
+    let db = server(name);
     db.create_master("donuts", "donut_admin", PASSWORD)
         .await
         .expect("master user");
-
-    // 1. The right CA: verified (VERIFY_IDENTITY) connection, migrations, a sale.
     let tls = verified(&db.pki.ca);
     let opts = mysql_options(&db.host, db.port, "donuts", "donut_admin", PASSWORD, &tls);
     let store = connect_mysql(opts, &PoolSettings::default());
     store.migrate().await.expect("migrate over verified TLS");
-    let spec = ProductSpec::new(
-        Sku::parse("glazed").expect("sku"),
-        Some("Glazed".into()),
-        5,
-        Some(1),
-        Some(12),
-    )
-    .expect("spec");
+    let glazed = Sku::parse("glazed").expect("sku");
+    let spec = ProductSpec::new(glazed, None, 5, Some(1), Some(12)).expect("spec");
     store.put_product(&spec).await.expect("put product");
+    (db, store)
+}
+
+#[tokio::test]
+async fn tls_only_database_right_ca_sells_wrong_ca_and_plaintext_are_refused() {
+    // 1. The right CA: verified (VERIFY_IDENTITY) connection, migrations, a sale.
+    let (db, store) = migrated_with_a_product("tls").await;
+    let tls = verified(&db.pki.ca);
     match store.sell(&sale()).await.expect("sale over TLS") {
         SaleOutcome::Sold { sale, .. } => assert_eq!(sale.remaining_stock, 4),
         other => panic!("expected a sale, got {other:?}"),
@@ -140,23 +141,8 @@ async fn tls_only_database_right_ca_sells_wrong_ca_and_plaintext_are_refused() {
 /// connections (what a `db.t4g.micro` answers when the connection budget is exceeded).
 #[tokio::test]
 async fn lock_wait_timeout_and_too_many_connections_are_retryable() {
-    let db = server("errors");
-    db.create_master("donuts", "donut_admin", PASSWORD)
-        .await
-        .expect("master user");
+    let (db, _admin) = migrated_with_a_product("errors").await;
     let tls = verified(&db.pki.ca);
-    let opts = mysql_options(&db.host, db.port, "donuts", "donut_admin", PASSWORD, &tls);
-    let admin = connect_mysql(opts, &PoolSettings::default());
-    admin.migrate().await.expect("migrate");
-    let spec = ProductSpec::new(
-        Sku::parse("glazed").expect("sku"),
-        None,
-        5,
-        Some(1),
-        Some(12),
-    )
-    .expect("spec");
-    admin.put_product(&spec).await.expect("put product");
     let mut root = sqlx::MySqlConnection::connect_with(&db.root_options())
         .await
         .expect("root");
