@@ -39,7 +39,8 @@ impl Responses {
         Ok((me, task))
     }
 
-    async fn wait(&self, id: &str, timeout: Duration) -> Option<Value> {
+    /// The answer PUT for request `id`, waiting up to `timeout` for it.
+    pub async fn wait(&self, id: &str, timeout: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.notify.notified();

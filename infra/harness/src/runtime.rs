@@ -286,6 +286,7 @@ impl Function {
                 // SIGTERM, as Lambda does on shutdown; kill_on_drop reaps the rest.
                 let _ = std::process::Command::new("kill")
                     .arg(pid.to_string())
+                    .stderr(std::process::Stdio::null())
                     .status();
             }
         }
