@@ -264,6 +264,15 @@ impl Harness {
                     *val = val.replace(aws_url.as_str(), local);
                 }
             }
+            // Lambda's advanced logging controls become variables of the function.
+            if let Some(lc) = template.fn_prop(&id, "LoggingConfig", &values)? {
+                if let Some(level) = lc.get("ApplicationLogLevel") {
+                    env.insert("AWS_LAMBDA_LOG_LEVEL".into(), scalar(level));
+                }
+                if let Some(format) = lc.get("LogFormat") {
+                    env.insert("AWS_LAMBDA_LOG_FORMAT".into(), scalar(format));
+                }
+            }
             // What Lambda adds: credentials of the execution role (here: moto's), and the
             // endpoint of every AWS service (here: moto).
             for (k, v) in [

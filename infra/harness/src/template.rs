@@ -152,14 +152,20 @@ impl Template {
     }
 
     /// A function property: the function's own, else `Globals.Function`'s.
+    /// Maps are merged as SAM merges them (the function's keys over the globals').
     pub fn fn_prop(&self, id: &str, key: &str, v: &Values) -> Result<Option<Json>, Error> {
-        if let Some(x) = self.prop(id, &[key], v)? {
-            return Ok(Some(x));
-        }
-        match self.globals_fn.as_ref().and_then(|g| g.get(key)) {
-            Some(g) => self.resolve(g, v),
-            None => Ok(None),
-        }
+        let own = self.prop(id, &[key], v)?;
+        let global = match self.globals_fn.as_ref().and_then(|g| g.get(key)) {
+            Some(g) => self.resolve(g, v)?,
+            None => None,
+        };
+        Ok(match (global, own) {
+            (Some(Json::Object(mut g)), Some(Json::Object(o))) => {
+                g.extend(o);
+                Some(Json::Object(g))
+            }
+            (g, o) => o.or(g),
+        })
     }
 
     /// A function's environment: `Globals.Function.Environment.Variables` overlaid with its own,

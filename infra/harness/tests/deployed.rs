@@ -607,6 +607,15 @@ async fn deployed_functions_sell_restock_capture_export_and_dead_letter() {
         .expect("delete");
     assert_eq!(del["Status"], "SUCCESS", "{del}");
 
+    // The first invocation's lines are marked as the cold start, later ones are not.
+    let sales_lines = h.logs.lines_of(&h.functions["SalesApiFunction"].spec.name);
+    for want in ["\"cold_start\":true", "\"cold_start\":false"] {
+        assert!(
+            sales_lines.iter().any(|l| l.contains(want)),
+            "no sales-api line with {want}"
+        );
+    }
+
     // Nothing panicked in any function.
     for l in h.logs.lines() {
         assert!(

@@ -1,5 +1,6 @@
-//! Structured JSON logs: one JSON object per line on stdout, level from `RUST_LOG` (default
-//! `info`).
+//! Structured JSON logs: one JSON object per line on stdout, level from Lambda's log level
+//! (`AWS_LAMBDA_LOG_LEVEL`), else `RUST_LOG`, else `info`; `cold_start` on every line of an
+//! invocation (`true` for the first one the process serves).
 //!
 //! Every line carries, at the top level, the fields of *every* span it is in (outermost first,
 //! inner spans and then the event's own fields winning on a clash), so the `correlation_id` put
@@ -42,7 +43,10 @@ pub fn init_with_writer<W>(service: &'static str, writer: W) -> bool
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = level_filter(
+        std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
+        std::env::var("RUST_LOG").ok().as_deref(),
+    );
     let installed = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .fmt_fields(JsonFields::new())
@@ -55,6 +59,31 @@ where
     }
     installed
 }
+
+/// The level filter: Lambda's own log level (`AWS_LAMBDA_LOG_LEVEL`, set from the function's
+/// `LoggingConfig.ApplicationLogLevel`) when present, so the console's and the template's
+/// setting is the one that counts; else `RUST_LOG` directives (local runs); else `info`.
+pub fn level_filter(lambda_level: Option<&str>, rust_log: Option<&str>) -> EnvFilter {
+    if let Some(level) = lambda_level.map(str::trim).filter(|l| !l.is_empty()) {
+        let directive = match level.to_ascii_uppercase().as_str() {
+            "TRACE" => "trace",
+            "DEBUG" => "debug",
+            "INFO" => "info",
+            "WARN" => "warn",
+            // Lambda's FATAL: tracing has no level above error.
+            "ERROR" | "FATAL" => "error",
+            _ => "info",
+        };
+        return EnvFilter::new(directive);
+    }
+    rust_log
+        .and_then(|r| EnvFilter::try_new(r).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"))
+}
+
+/// The Lambda request id of the first invocation this process served: its lines carry
+/// `"cold_start": true`, every later invocation's `false`.
+static FIRST_REQUEST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 /// The line format (see the module docs).
 #[derive(Debug, Clone, Copy)]
@@ -102,6 +131,11 @@ where
                 line.insert("span".into(), names[names.len() - 1].clone());
                 line.insert("spans".into(), Value::Array(names));
             }
+        }
+        // Inside a Lambda invocation (lambda_runtime's span carries `requestId`).
+        if let Some(Value::String(id)) = line.get("requestId") {
+            let first = FIRST_REQUEST.get_or_init(|| id.clone());
+            line.insert("cold_start".into(), Value::Bool(first == id));
         }
         let mut visitor = Fields(&mut line);
         event.record(&mut visitor);
@@ -184,6 +218,42 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn lambdas_log_level_wins_over_rust_log() {
+        use tracing::level_filters::LevelFilter;
+        let hint = |l: Option<&str>, r: Option<&str>| level_filter(l, r).max_level_hint();
+        assert_eq!(hint(Some("DEBUG"), Some("error")), Some(LevelFilter::DEBUG));
+        assert_eq!(hint(Some("WARN"), None), Some(LevelFilter::WARN));
+        assert_eq!(hint(Some("FATAL"), None), Some(LevelFilter::ERROR));
+        assert_eq!(hint(Some(" "), Some("warn")), Some(LevelFilter::WARN));
+        assert_eq!(hint(None, Some("debug")), Some(LevelFilter::DEBUG));
+        assert_eq!(hint(None, None), Some(LevelFilter::INFO));
+    }
+
+    #[test]
+    fn the_first_invocations_lines_are_cold_starts() {
+        let buf = Buf::default();
+        let w = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(EnvFilter::new("info"))
+            .fmt_fields(JsonFields::new())
+            .event_format(JsonLine { service: "t" })
+            .with_writer(move || w.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        tracing::info!("init: no invocation yet");
+        for id in ["req-1", "req-1", "req-2"] {
+            let span = tracing::info_span!("Lambda runtime invoke", requestId = id);
+            span.in_scope(|| tracing::info!("handled"));
+        }
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let cold: Vec<Option<bool>> = text
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["cold_start"].as_bool())
+            .collect();
+        assert_eq!(cold, vec![None, Some(true), Some(true), Some(false)]);
     }
 
     #[tokio::test]
