@@ -4,8 +4,10 @@
 //! (`inventory::api::handle`, `inventory::orderer::handle_batch`, `inventory::messaging::relay_once`);
 //! what is local is only the plumbing AWS provides: the HTTP gateway, SNS → SQS (+DLQ) and the
 //! event source mapping (`bus`), the schedules, Firehose → S3 (`firehose`), the factory
-//! stand-in and CloudWatch alarms (`/ops/alarms`).
+//! stand-in and CloudWatch alarms (`/ops/alarms`). It also serves the contract: `/openapi.yaml`
+//! and a readable reference generated from it at `/docs` (`apidocs`; local only, not deployed).
 
+pub mod apidocs;
 pub mod bus;
 pub mod firehose;
 
@@ -657,6 +659,9 @@ async fn gateway(State(shared): State<Arc<Shared>>, req: HttpRequest<AxumBody>) 
             );
         }
     };
+    if let Some(page) = docs_route(parts.method.as_str(), &path) {
+        return page;
+    }
     if let Some(rest) = path.strip_prefix("/factory-sim") {
         let correlation_id = parts
             .headers
@@ -685,6 +690,35 @@ async fn gateway(State(shared): State<Arc<Shared>>, req: HttpRequest<AxumBody>) 
         _ => AxumBody::empty(),
     };
     AxumResponse::from_parts(parts, body)
+}
+
+/// `GET /openapi.yaml` (docs/openapi.yaml as built in) and `GET /docs` (the API reference page).
+fn docs_route(method: &str, path: &str) -> Option<AxumResponse> {
+    let (content_type, body) = match path {
+        "/openapi.yaml" => ("application/yaml; charset=utf-8", apidocs::OPENAPI_YAML),
+        "/docs" | "/docs/" => ("text/html; charset=utf-8", apidocs::docs_html()),
+        _ => return None,
+    };
+    if method != "GET" && method != "HEAD" {
+        let mut r = json_response(
+            405,
+            json!({"error": "method_not_allowed", "message": format!("{path} accepts GET")}),
+        );
+        r.headers_mut()
+            .insert("allow", axum::http::HeaderValue::from_static("GET, HEAD"));
+        return Some(r);
+    }
+    Some(
+        (
+            StatusCode::OK,
+            [
+                ("content-type", content_type),
+                ("cache-control", "no-cache"),
+            ],
+            body,
+        )
+            .into_response(),
+    )
 }
 
 async fn factory_sim(

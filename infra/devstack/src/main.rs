@@ -92,7 +92,7 @@ async fn run(opts: Options) -> std::process::ExitCode {
     let backend = stack.store().backend();
     eprintln!(
         "\n  donut pipeline running at {url}  (database: {backend}, data: {})\n\
-         \n  admin token: {token}\n\
+         \n  admin token: {token}   API reference: {url}/docs  (contract: {url}/openapi.yaml)\n\
          \n  try:\n    curl -s {url}/inventory\n\
          \x20   curl -s -X POST {url}/sales -H 'content-type: application/json' -d '{{\"sku\":\"glazed\",\"quantity\":2}}'\n\
          \x20   curl -s -X PUT {url}/admin/inventory/maple -H 'authorization: Bearer {token}' -H 'content-type: application/json' -d '{{\"stock\":5}}'\n\
