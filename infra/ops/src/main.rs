@@ -9,6 +9,14 @@
 //! `failures list` looks at the invocation records, `failures redrive` re-invokes each function
 //! asynchronously with the record's request payload (`lambda:InvokeFunction`), then deletes it.
 //!
+//! With `--stack NAME` (implies `--aws`) the queue URLs and ARNs come from the stack's outputs
+//! (`cloudformation:DescribeStacks`; a flag or its variable still overrides an output), and
+//! `alarms` shows every CloudWatch alarm of the stack with CloudWatch's own state, reason and time
+//! of the last change (`cloudformation:ListStackResources`, `cloudwatch:DescribeAlarms`).
+//!
+//! Tables wrap to the terminal's width and colour states on a terminal; they are plain when
+//! stdout is not a terminal or `NO_COLOR` is set.
+//!
 //! Exit status: 0 done, 1 failed (the reason on stderr), 2 usage error, 3 `alarms --check`
 //! found an alarm in ALARM.
 
@@ -36,6 +44,11 @@ struct Cli {
     /// --queue-arn, --topic-arn and DATABASE_URL).
     #[arg(long, global = true)]
     aws: bool,
+    /// Work on this deployed CloudFormation stack (implies --aws): queue URLs and ARNs from its
+    /// outputs (the flags below override them); `alarms` shows its CloudWatch alarms. Credentials
+    /// and region from the usual AWS chain (AWS_PROFILE, AWS_REGION, SSO, ...).
+    #[arg(long, env = "DONUT_OPS_STACK", global = true, value_name = "NAME")]
+    stack: Option<String>,
     /// With --aws: URL of the factory-orders DLQ (stack output FactoryOrdersDlqUrl).
     #[arg(long, env = "FACTORY_ORDERS_DLQ_URL", global = true)]
     dlq_url: Option<String>,
@@ -226,13 +239,13 @@ fn print(output: Output, value: &Value, table: &str) {
 type Rendered = (Value, String);
 
 async fn run(cli: Cli) -> Result<Rendered, (Failure, Option<Rendered>)> {
-    let value = if cli.aws {
+    let value = if cli.aws || cli.stack.is_some() {
         aws::run(&cli).await
     } else {
         local(&cli).await
     }
     .map_err(|e| (e, None))?;
-    let table = render(&cli.command, &value);
+    let table = render(&cli.command, &value, colour());
     if let Command::Alarms { check: true } = cli.command {
         let firing: Vec<&str> = value["alarms"]
             .as_array()
@@ -364,27 +377,108 @@ mod aws {
         ))
     }
 
-    fn need<'a>(
-        v: &'a Option<String>,
-        flag: &str,
-        env: &str,
-        output: &str,
-    ) -> Result<&'a str, Failure> {
-        v.as_deref().ok_or_else(|| {
-            Failure::Usage(format!(
-                "--aws needs {flag} (or {env}): the stack output {output}"
-            ))
-        })
+    /// What the AWS commands work on: the flags (and their variables), each missing one taken
+    /// from the stack's outputs with `--stack`.
+    #[derive(Debug, Default)]
+    pub struct Settings {
+        pub stack: Option<String>,
+        pub outputs: std::collections::BTreeMap<String, String>,
+        pub dlq_url: Option<String>,
+        pub queue_arn: Option<String>,
+        pub topic_arn: Option<String>,
+        pub failures_url: Option<String>,
     }
 
-    async fn store(sdk: &aws_config::SdkConfig) -> Result<DynStore, Failure> {
+    impl Settings {
+        /// The flags, completed from the stack outputs (a flag or its variable wins).
+        pub fn new(cli: &Cli, outputs: std::collections::BTreeMap<String, String>) -> Self {
+            let pick = |flag: &Option<String>, output: &str| {
+                flag.clone()
+                    .or_else(|| outputs.get(output).filter(|v| !v.is_empty()).cloned())
+            };
+            Settings {
+                stack: cli.stack.clone(),
+                dlq_url: pick(&cli.dlq_url, "FactoryOrdersDlqUrl"),
+                queue_arn: pick(&cli.queue_arn, "FactoryOrdersQueueArn"),
+                topic_arn: pick(&cli.topic_arn, "StockOutTopicArn"),
+                failures_url: pick(&cli.failures_url, "AsyncFailuresQueueUrl"),
+                outputs,
+            }
+        }
+
+        fn need<'a>(
+            &self,
+            v: &'a Option<String>,
+            flag: &str,
+            env: &str,
+            output: &str,
+        ) -> Result<&'a str, Failure> {
+            v.as_deref().ok_or_else(|| {
+                Failure::Usage(match &self.stack {
+                    Some(stack) => format!(
+                        "the stack {stack} has no output {output}: pass {flag} (or {env})"
+                    ),
+                    None => format!(
+                        "--aws needs {flag} (or {env}): the stack output {output} (or use --stack NAME)"
+                    ),
+                })
+            })
+        }
+
+        /// Where the database settings can come from, with this stack's values when known.
+        fn database_hint(&self) -> String {
+            let out = |k: &str| self.outputs.get(k).cloned();
+            match (&self.stack, out("AppDatabaseSecretArn")) {
+                (Some(stack), Some(secret)) => format!(
+                    "set DATABASE_URL=mysql://user:pass@host:3306/donuts through a tunnel to {}, or \
+                     DB_SECRET_ARN={secret} (stack {stack}'s AppDatabaseSecretArn), DB_HOST and DB_NAME",
+                    out("DatabaseProxyEndpoint")
+                        .or_else(|| out("DatabaseEndpoint"))
+                        .unwrap_or_else(|| "the database".into())
+                ),
+                _ => "set DATABASE_URL=mysql://user:pass@host:3306/donuts, or DB_SECRET_ARN, DB_HOST and DB_NAME".into(),
+            }
+        }
+    }
+
+    async fn store(sdk: &aws_config::SdkConfig, o: &Settings) -> Result<DynStore, Failure> {
         inventory::config::database_from_env(&inventory::config::Env, Some(sdk), 2)
             .await
-            .map_err(|e| {
-                Failure::Usage(format!(
-                    "the database: {e} (set DATABASE_URL=mysql://user:pass@host:3306/donuts, or DB_SECRET_ARN, DB_HOST and DB_NAME)"
-                ))
-            })
+            .map_err(|e| Failure::Usage(format!("the database: {e} ({})", o.database_hint())))
+    }
+
+    fn cfn_error<E: std::error::Error>(what: &str, e: E) -> Failure {
+        let text = format!(
+            "{what}: {}",
+            aws_sdk_cloudformation::error::DisplayErrorContext(&e)
+        );
+        if text.contains("does not exist") {
+            Failure::Usage(text)
+        } else {
+            Failure::Failed(text)
+        }
+    }
+
+    /// `DescribeStacks`: the stack's outputs, by key.
+    pub async fn stack_outputs(
+        sdk: &aws_config::SdkConfig,
+        stack: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>, Failure> {
+        let out = aws_sdk_cloudformation::Client::new(sdk)
+            .describe_stacks()
+            .stack_name(stack)
+            .send()
+            .await
+            .map_err(|e| cfn_error(&format!("cloudformation:DescribeStacks {stack}"), e))?;
+        let found = out
+            .stacks()
+            .first()
+            .ok_or_else(|| Failure::Usage(format!("no stack {stack}")))?;
+        Ok(found
+            .outputs()
+            .iter()
+            .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+            .collect())
     }
 
     fn has_database() -> bool {
@@ -394,18 +488,23 @@ mod aws {
 
     pub async fn run(cli: &Cli) -> Result<Value, Failure> {
         let sdk = inventory::config::aws_config().await;
+        let outputs = match &cli.stack {
+            Some(stack) => stack_outputs(&sdk, stack).await?,
+            None => Default::default(),
+        };
+        let o = Settings::new(cli, outputs);
         match &cli.command {
             Command::Dlq {
                 command: DlqCommand::List { max },
             } => {
-                let url = need(
-                    &cli.dlq_url,
+                let url = o.need(
+                    &o.dlq_url,
                     "--dlq-url",
                     "FACTORY_ORDERS_DLQ_URL",
                     "FactoryOrdersDlqUrl",
                 )?;
                 let db = if has_database() {
-                    Some(store(&sdk).await?)
+                    Some(store(&sdk, &o).await?)
                 } else {
                     None
                 };
@@ -414,8 +513,8 @@ mod aws {
             Command::Dlq {
                 command: DlqCommand::Redrive { wait },
             } => {
-                let url = need(
-                    &cli.dlq_url,
+                let url = o.need(
+                    &o.dlq_url,
                     "--dlq-url",
                     "FACTORY_ORDERS_DLQ_URL",
                     "FactoryOrdersDlqUrl",
@@ -423,7 +522,7 @@ mod aws {
                 redrive(
                     &aws_sdk_sqs::Client::new(&sdk),
                     url,
-                    cli.queue_arn.as_deref(),
+                    o.queue_arn.as_deref(),
                     *wait,
                 )
                 .await
@@ -435,7 +534,7 @@ mod aws {
                         older_than_secs,
                     },
             } => {
-                let store = store(&sdk).await?;
+                let store = store(&sdk, &o).await?;
                 let orders = ops::list_orders(
                     &store,
                     status.as_str(),
@@ -449,13 +548,13 @@ mod aws {
             Command::Orders {
                 command: OrdersCommand::Retry { id },
             } => {
-                let topic = need(
-                    &cli.topic_arn,
+                let topic = o.need(
+                    &o.topic_arn,
                     "--topic-arn",
                     "STOCKOUT_TOPIC_ARN",
                     "StockOutTopicArn",
                 )?;
-                let store = store(&sdk).await?;
+                let store = store(&sdk, &o).await?;
                 let publisher: DynPublisher =
                     Arc::new(SnsPublisher::from_sdk(&sdk, topic.to_owned()));
                 Ok(ops::retry_order(&store, &publisher, id).await?)
@@ -463,14 +562,14 @@ mod aws {
             Command::Sku {
                 command: SkuCommand::History { sku, since_hours },
             } => {
-                let store = store(&sdk).await?;
+                let store = store(&sdk, &o).await?;
                 Ok(ops::sku_history(&store, sku, *since_hours).await?)
             }
             Command::Failures {
                 command: FailuresCommand::List { max },
             } => {
-                let url = need(
-                    &cli.failures_url,
+                let url = o.need(
+                    &o.failures_url,
                     "--failures-url",
                     "ASYNC_FAILURES_QUEUE_URL",
                     "AsyncFailuresQueueUrl",
@@ -480,15 +579,18 @@ mod aws {
             Command::Failures {
                 command: FailuresCommand::Redrive { max },
             } => {
-                let url = need(
-                    &cli.failures_url,
+                let url = o.need(
+                    &o.failures_url,
                     "--failures-url",
                     "ASYNC_FAILURES_QUEUE_URL",
                     "AsyncFailuresQueueUrl",
                 )?;
                 failures_redrive(&aws_sdk_sqs::Client::new(&sdk), &sdk, url, *max).await
             }
-            Command::Alarms { .. } => alarms(&cli.dlq_url, &cli.failures_url, &sdk).await,
+            Command::Alarms { .. } => match &o.stack {
+                Some(stack) => stack_alarms(&sdk, stack).await,
+                None => alarms(&o, &sdk).await,
+            },
         }
     }
 
@@ -713,16 +815,22 @@ mod aws {
         }
     }
 
-    /// `lambda:InvokeFunction` with `InvocationType=Event`, signed with SigV4 by `aws-sigv4` (the
-    /// SDK's own signer, already in the build; no Lambda SDK: one call does not justify another
-    /// generated client in the build).
-    pub struct Invoker {
+    /// Requests signed with SigV4 by `aws-sigv4` (the SDK's own signer, already in the build):
+    /// `lambda:InvokeFunction` with `InvocationType=Event`, and CloudWatch's `DescribeAlarms`
+    /// (its JSON 1.0 protocol). No generated client for these: one call each does not justify
+    /// another SDK crate in the build, and aws-sdk-cloudwatch speaks CBOR through a crate whose
+    /// license (BlueOak-1.0.0) deny.toml does not allow.
+    pub struct Signer {
         http: reqwest::Client,
         endpoint: Option<String>,
+        region: Option<String>,
         credentials: aws_sdk_sqs::config::Credentials,
     }
 
-    impl Invoker {
+    /// The lambda invoker is the signer.
+    pub type Invoker = Signer;
+
+    impl Signer {
         pub async fn new(sdk: &aws_config::SdkConfig) -> Result<Self, Failure> {
             use aws_sdk_sqs::config::ProvideCredentials;
             let provider = sdk.credentials_provider().ok_or_else(|| {
@@ -736,45 +844,44 @@ mod aws {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .map_err(|e| Failure::Failed(e.to_string()))?;
-            Ok(Invoker {
+            Ok(Signer {
                 http,
                 endpoint: sdk
                     .endpoint_url()
                     .map(|u| u.trim_end_matches('/').to_owned()),
+                region: sdk.region().map(|r| r.to_string()),
                 credentials,
             })
         }
 
-        pub async fn invoke_event(
-            &self,
-            function_arn: &str,
-            payload: &Value,
-        ) -> Result<(), String> {
-            use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-            let f = FunctionArn::parse(function_arn)?;
-            let base = self.endpoint.clone().unwrap_or_else(|| {
-                let suffix = if f.partition == "aws-cn" {
+        /// `https://<prefix>.<region>.amazonaws.com` (or `AWS_ENDPOINT_URL`).
+        fn base(&self, prefix: &str, region: &str) -> String {
+            self.endpoint.clone().unwrap_or_else(|| {
+                let suffix = if region.starts_with("cn-") {
                     "amazonaws.com.cn"
                 } else {
                     "amazonaws.com"
                 };
-                format!("https://lambda.{}.{suffix}", f.region)
-            });
-            let mut target = format!("{base}/2015-03-31/functions/{}/invocations", f.name);
-            if let Some(q) = &f.qualifier {
-                target = format!("{target}?Qualifier={q}");
-            }
-            reqwest::Url::parse(&target).map_err(|e| format!("{base}: {e}"))?;
-            let body = serde_json::to_vec(payload).map_err(|e| e.to_string())?;
-            let headers = [
-                ("content-type", "application/json"),
-                ("x-amz-invocation-type", "Event"),
-            ];
+                format!("https://{prefix}.{region}.{suffix}")
+            })
+        }
+
+        /// Signs and sends a POST; the response's status and body.
+        async fn post(
+            &self,
+            target: &str,
+            region: &str,
+            service: &str,
+            headers: &[(&str, &str)],
+            body: Vec<u8>,
+        ) -> Result<(u16, String), String> {
+            use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+            reqwest::Url::parse(target).map_err(|e| format!("{target}: {e}"))?;
             let identity = self.credentials.clone().into();
             let params = aws_sigv4::sign::v4::SigningParams::builder()
                 .identity(&identity)
-                .region(&f.region)
-                .name("lambda")
+                .region(region)
+                .name(service)
                 .time(std::time::SystemTime::now())
                 .settings(SigningSettings::default())
                 .build()
@@ -782,33 +889,228 @@ mod aws {
                 .into();
             let signable = SignableRequest::new(
                 "POST",
-                target.as_str(),
-                headers.into_iter(),
+                target,
+                headers.iter().copied(),
                 SignableBody::Bytes(&body),
             )
             .map_err(|e| format!("SigV4: {e}"))?;
             let (signed, _) = sign(signable, &params)
                 .map_err(|e| format!("SigV4: {e}"))?
                 .into_parts();
-            let mut req = self.http.post(&target).body(body);
-            for (k, v) in headers.into_iter().chain(signed.headers()) {
+            let mut req = self.http.post(target).body(body);
+            for (k, v) in headers.iter().copied().chain(signed.headers()) {
                 req = req.header(k, v);
             }
-            let res = req
-                .send()
+            let res = req.send().await.map_err(|e| e.without_url().to_string())?;
+            let status = res.status().as_u16();
+            Ok((status, res.text().await.unwrap_or_default()))
+        }
+
+        pub async fn invoke_event(
+            &self,
+            function_arn: &str,
+            payload: &Value,
+        ) -> Result<(), String> {
+            let f = FunctionArn::parse(function_arn)?;
+            let base = self.base("lambda", &f.region);
+            let mut target = format!("{base}/2015-03-31/functions/{}/invocations", f.name);
+            if let Some(q) = &f.qualifier {
+                target = format!("{target}?Qualifier={q}");
+            }
+            let body = serde_json::to_vec(payload).map_err(|e| e.to_string())?;
+            let headers = [
+                ("content-type", "application/json"),
+                ("x-amz-invocation-type", "Event"),
+            ];
+            let (status, text) = self
+                .post(&target, &f.region, "lambda", &headers, body)
                 .await
-                .map_err(|e| format!("lambda:InvokeFunction {}: {}", f.name, e.without_url()))?;
-            let status = res.status();
-            if status.as_u16() == 202 {
+                .map_err(|e| format!("lambda:InvokeFunction {}: {e}", f.name))?;
+            if status == 202 {
                 return Ok(());
             }
-            let text = res.text().await.unwrap_or_default();
             Err(format!(
                 "lambda:InvokeFunction {}: {} {}",
                 f.name,
-                status.as_u16(),
+                status,
                 text.chars().take(300).collect::<String>()
             ))
+        }
+
+        /// `cloudwatch:DescribeAlarms` (JSON 1.0 protocol), every page: metric and composite
+        /// alarms, by names (at most 100 a call) or by a name prefix.
+        pub async fn describe_alarms(&self, filter: &Value) -> Result<Vec<Value>, Failure> {
+            let region = self.region.clone().ok_or_else(|| {
+                Failure::Usage("no AWS region: set AWS_REGION or a profile's region".into())
+            })?;
+            let target = format!("{}/", self.base("monitoring", &region));
+            let mut alarms = Vec::new();
+            let mut token: Option<String> = None;
+            loop {
+                let mut body = filter.clone();
+                body["AlarmTypes"] = json!(["MetricAlarm", "CompositeAlarm"]);
+                body["MaxRecords"] = json!(100);
+                if let Some(t) = &token {
+                    body["NextToken"] = json!(t);
+                }
+                let headers = [
+                    ("content-type", "application/x-amz-json-1.0"),
+                    (
+                        "x-amz-target",
+                        "GraniteServiceVersion20100801.DescribeAlarms",
+                    ),
+                ];
+                let (status, text) = self
+                    .post(
+                        &target,
+                        &region,
+                        "monitoring",
+                        &headers,
+                        body.to_string().into_bytes(),
+                    )
+                    .await
+                    .map_err(|e| Failure::Failed(format!("cloudwatch:DescribeAlarms: {e}")))?;
+                let page: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                if status != 200 {
+                    return Err(Failure::Failed(format!(
+                        "cloudwatch:DescribeAlarms: {status} {}",
+                        page.get("message")
+                            .or(page.get("Message"))
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| text.chars().take(300).collect())
+                    )));
+                }
+                for kind in ["MetricAlarms", "CompositeAlarms"] {
+                    alarms.extend(page[kind].as_array().into_iter().flatten().cloned());
+                }
+                token = page["NextToken"].as_str().map(str::to_owned);
+                if token.is_none() {
+                    return Ok(alarms);
+                }
+            }
+        }
+    }
+
+    /// The logical id in the name CloudFormation gives an alarm it names itself,
+    /// `<stack>-<LogicalId>-<SUFFIX>`; `None` for any other name (another stack's
+    /// `<stack>-staging-…` included).
+    pub fn logical_id_in_name(stack: &str, name: &str) -> Option<String> {
+        let rest = name.strip_prefix(stack)?.strip_prefix('-')?;
+        let (logical, suffix) = rest.split_once('-')?;
+        let ok = !logical.is_empty()
+            && logical.bytes().all(|b| b.is_ascii_alphanumeric())
+            && !suffix.is_empty()
+            && suffix
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        ok.then(|| logical.to_owned())
+    }
+
+    /// Every CloudWatch alarm of the stack with CloudWatch's own state: the stack's
+    /// `AWS::CloudWatch::Alarm` / `CompositeAlarm` resources (`ListStackResources`, whose
+    /// physical ids are the alarm names) and the alarms named `<stack>-<LogicalId>-<SUFFIX>` as
+    /// CloudFormation names them (found by name prefix), then `DescribeAlarms`. Firing alarms
+    /// first.
+    pub async fn stack_alarms(sdk: &aws_config::SdkConfig, stack: &str) -> Result<Value, Failure> {
+        let cfn = aws_sdk_cloudformation::Client::new(sdk);
+        // alarm name -> logical id
+        let mut names = std::collections::BTreeMap::<String, String>::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = cfn
+                .list_stack_resources()
+                .stack_name(stack)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| cfn_error(&format!("cloudformation:ListStackResources {stack}"), e))?;
+            for r in out.stack_resource_summaries() {
+                let alarm = matches!(
+                    r.resource_type(),
+                    Some("AWS::CloudWatch::Alarm" | "AWS::CloudWatch::CompositeAlarm")
+                );
+                if let (true, Some(name)) = (alarm, r.physical_resource_id())
+                    && !name.is_empty()
+                {
+                    names.insert(
+                        name.to_owned(),
+                        r.logical_resource_id().unwrap_or(name).to_owned(),
+                    );
+                }
+            }
+            token = out.next_token().map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+        let cw = Signer::new(sdk).await?;
+        let mut found = cw
+            .describe_alarms(&json!({"AlarmNamePrefix": format!("{stack}-")}))
+            .await?;
+        found.retain(|a| {
+            let name = a["AlarmName"].as_str().unwrap_or_default();
+            names.contains_key(name) || logical_id_in_name(stack, name).is_some()
+        });
+        let missing: Vec<String> = names
+            .keys()
+            .filter(|n| !found.iter().any(|a| a["AlarmName"] == n.as_str()))
+            .cloned()
+            .collect();
+        for chunk in missing.chunks(100) {
+            found.extend(cw.describe_alarms(&json!({"AlarmNames": chunk})).await?);
+        }
+        let mut alarms: Vec<Value> = found
+            .iter()
+            .map(|a| {
+                let name = a["AlarmName"].as_str().unwrap_or_default();
+                let logical = names
+                    .get(name)
+                    .cloned()
+                    .or_else(|| logical_id_in_name(stack, name))
+                    .unwrap_or_else(|| name.to_owned());
+                json!({
+                    "name": logical,
+                    "alarm_name": name,
+                    "alarm_arn": a["AlarmArn"],
+                    "state": a["StateValue"],
+                    "reason": a["StateReason"],
+                    "since": epoch_rfc3339(&a["StateUpdatedTimestamp"]),
+                    "description": a["AlarmDescription"],
+                    "actions_enabled": a["ActionsEnabled"],
+                })
+            })
+            .collect();
+        for name in names.keys() {
+            if !alarms.iter().any(|a| a["alarm_name"] == name.as_str()) {
+                alarms.push(json!({
+                    "name": names[name], "alarm_name": name, "state": "MISSING",
+                    "reason": "a resource of the stack that CloudWatch does not know (deleted outside CloudFormation?)",
+                }));
+            }
+        }
+        let rank = |a: &Value| match a["state"].as_str() {
+            Some("ALARM") => 0,
+            Some("INSUFFICIENT_DATA") => 1,
+            Some("OK") => 3,
+            _ => 2,
+        };
+        alarms.sort_by(|a, b| (rank(a), a["name"].as_str()).cmp(&(rank(b), b["name"].as_str())));
+        let firing = alarms.iter().filter(|a| a["state"] == "ALARM").count();
+        Ok(json!({
+            "stack": stack,
+            "region": sdk.region().map(|r| r.to_string()),
+            "count": alarms.len(),
+            "in_alarm": firing,
+            "alarms": alarms,
+        }))
+    }
+
+    /// A JSON-protocol timestamp (epoch seconds, fractional) as RFC 3339; `null` when absent.
+    fn epoch_rfc3339(v: &Value) -> Value {
+        match v.as_f64() {
+            Some(secs) => json!(inventory::domain::rfc3339((secs * 1000.0).round() as i64)),
+            None => v.clone(),
         }
     }
 
@@ -894,6 +1196,80 @@ mod aws {
         )
     }
 
+    /// Progress of a move task on stderr while `redrive --wait` polls: one line rewritten in
+    /// place on a terminal, a line per change otherwise (and at least every 30 s).
+    pub struct Progress {
+        tty: bool,
+        started: std::time::Instant,
+        expected: u64,
+        last: Option<(String, i64)>,
+        last_print: std::time::Instant,
+    }
+
+    impl Progress {
+        pub fn new(tty: bool, expected: u64) -> Self {
+            let now = std::time::Instant::now();
+            Progress {
+                tty,
+                started: now,
+                expected,
+                last: None,
+                last_print: now,
+            }
+        }
+
+        fn start(&mut self, handle: &str) {
+            eprintln!(
+                "move task {handle} started: {} message(s) to move; waiting for it (Ctrl-C stops \
+                 waiting, not the task)",
+                self.expected
+            );
+        }
+
+        /// `RUNNING: 40 moved, 60 remaining (12 s)`.
+        pub fn line(
+            status: &str,
+            moved: i64,
+            to_move: Option<i64>,
+            expected: u64,
+            secs: u64,
+        ) -> String {
+            let total = to_move.unwrap_or(expected as i64).max(moved);
+            format!(
+                "{status}: {moved} moved, {} remaining ({secs} s)",
+                (total - moved).max(0)
+            )
+        }
+
+        fn update(&mut self, status: &str, moved: i64, to_move: Option<i64>) {
+            let key = (status.to_owned(), moved);
+            let stale = self.last_print.elapsed() >= Duration::from_secs(30);
+            if !self.tty && self.last.as_ref() == Some(&key) && !stale {
+                return;
+            }
+            let line = Self::line(
+                status,
+                moved,
+                to_move,
+                self.expected,
+                self.started.elapsed().as_secs(),
+            );
+            if self.tty {
+                eprint!("\r\x1b[2K{line}");
+            } else {
+                eprintln!("{line}");
+            }
+            self.last = Some(key);
+            self.last_print = std::time::Instant::now();
+        }
+
+        fn finish(&mut self) {
+            if self.tty && self.last.is_some() {
+                eprintln!();
+            }
+        }
+    }
+
     /// `StartMessageMoveTask` from the DLQ (to `--queue-arn`, or back to the source queue).
     pub async fn redrive(
         sqs: &aws_sdk_sqs::Client,
@@ -922,6 +1298,9 @@ mod aws {
             "status": "RUNNING",
         });
         if wait {
+            let mut progress =
+                Progress::new(std::io::IsTerminal::is_terminal(&std::io::stderr()), depth);
+            progress.start(&handle);
             for _ in 0..300 {
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 let tasks = sqs
@@ -941,12 +1320,21 @@ mod aws {
                 let status = task.status().unwrap_or("UNKNOWN");
                 result["status"] = json!(status);
                 result["moved"] = json!(task.approximate_number_of_messages_moved());
+                progress.update(
+                    status,
+                    task.approximate_number_of_messages_moved(),
+                    task.approximate_number_of_messages_to_move(),
+                );
                 if let Some(reason) = task.failure_reason() {
                     result["failure_reason"] = json!(reason);
                 }
                 match status {
-                    "COMPLETED" => break,
+                    "COMPLETED" => {
+                        progress.finish();
+                        break;
+                    }
                     "FAILED" | "CANCELLED" => {
+                        progress.finish();
                         return Err(Failure::Failed(format!(
                             "the move task {status}: {}",
                             task.failure_reason().unwrap_or("no reason given")
@@ -961,13 +1349,9 @@ mod aws {
 
     /// What `donut-ops` can see itself of the alarms' conditions (DLQ depth, failed orders).
     /// The CloudWatch alarms themselves: `aws cloudwatch describe-alarms --state-value ALARM`.
-    async fn alarms(
-        dlq_url: &Option<String>,
-        failures_url: &Option<String>,
-        sdk: &aws_config::SdkConfig,
-    ) -> Result<Value, Failure> {
+    async fn alarms(o: &Settings, sdk: &aws_config::SdkConfig) -> Result<Value, Failure> {
         let mut alarms = Vec::new();
-        if let Some(url) = failures_url {
+        if let Some(url) = &o.failures_url {
             let depth = queue_depth(&aws_sdk_sqs::Client::new(sdk), url).await?;
             alarms.push(json!({
                 "name": "AsyncFailuresNotEmpty", "aws_alarm": "AsyncFailuresAlarm",
@@ -975,7 +1359,7 @@ mod aws {
                 "reason": format!("{depth} failed asynchronous invocation(s) in the failures queue"),
             }));
         }
-        if let Some(url) = dlq_url {
+        if let Some(url) = &o.dlq_url {
             let depth = queue_depth(&aws_sdk_sqs::Client::new(sdk), url).await?;
             alarms.push(json!({
                 "name": "FactoryOrdersDLQNotEmpty", "aws_alarm": "FactoryOrdersDlqAlarm",
@@ -984,7 +1368,7 @@ mod aws {
             }));
         }
         if has_database() {
-            let store = store(sdk).await?;
+            let store = store(sdk, o).await?;
             let failed = ops::failed_orders_needing_action(&store)
                 .await
                 .map_err(|e| Failure::Failed(e.to_string()))?;
@@ -998,13 +1382,14 @@ mod aws {
         if alarms.is_empty() {
             return Err(Failure::Usage(
                 "--aws alarms needs --dlq-url (FACTORY_ORDERS_DLQ_URL), --failures-url \
-                 (ASYNC_FAILURES_QUEUE_URL) and/or DATABASE_URL"
+                 (ASYNC_FAILURES_QUEUE_URL) and/or DATABASE_URL; or --stack NAME for the stack's \
+                 CloudWatch alarms"
                     .into(),
             ));
         }
         Ok(json!({
             "alarms": alarms,
-            "note": "conditions checked directly; the CloudWatch alarms: aws cloudwatch describe-alarms --state-value ALARM",
+            "note": "conditions checked directly; the stack's CloudWatch alarms: donut-ops --stack NAME alarms",
         }))
     }
 }
@@ -1019,32 +1404,69 @@ fn s(v: &Value) -> String {
     }
 }
 
-fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for r in &rows {
-        for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
-        }
-    }
-    let line = |cells: Vec<String>| {
-        let mut out = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                out.push_str(c);
-            } else {
-                out.push_str(&format!("{c:<w$}  ", w = widths[i]));
-            }
-        }
-        out.trim_end().to_owned() + "\n"
-    };
-    let mut out = line(headers.iter().map(|h| h.to_string()).collect());
-    for r in rows {
-        out.push_str(&line(r));
-    }
-    out
+/// Colours on stdout: only on a terminal, and never with `NO_COLOR` set (no-color.org).
+fn colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-fn render(command: &Command, v: &Value) -> String {
+/// The colour of a state or status cell: red for what needs a human, yellow for what is not
+/// known or not finished, green for fine.
+fn state_colour(state: &str) -> Option<comfy_table::Color> {
+    use comfy_table::Color;
+    match state {
+        "ALARM" | "MISSING" | "failed" | "FAILED" | "CANCELLED" => Some(Color::Red),
+        "INSUFFICIENT_DATA" | "pending" | "requested" | "stuck" | "RUNNING" => Some(Color::Yellow),
+        "OK" | "fulfilled" | "COMPLETED" => Some(Color::Green),
+        _ => None,
+    }
+}
+
+/// A table (comfy-table): columns two spaces apart, no borders. On a terminal it wraps to the
+/// terminal's width and colours the `state_columns`; piped it is plain text, one line a row.
+fn table(
+    headers: &[&str],
+    rows: Vec<Vec<String>>,
+    state_columns: &[usize],
+    colour: bool,
+) -> String {
+    use comfy_table::{Attribute, Cell, ContentArrangement, Table, presets};
+    use std::io::IsTerminal;
+    let mut t = Table::new();
+    t.load_style(presets::NOTHING);
+    if std::io::stdout().is_terminal() {
+        t.set_content_arrangement(ContentArrangement::Dynamic);
+    } else {
+        t.force_no_tty();
+    }
+    if colour {
+        t.enforce_styling();
+    }
+    t.set_header(headers.iter().map(|h| {
+        let c = Cell::new(h);
+        if colour {
+            c.add_attribute(Attribute::Bold)
+        } else {
+            c
+        }
+    }));
+    for row in rows {
+        t.add_row(row.into_iter().enumerate().map(|(i, text)| {
+            let c = Cell::new(&text);
+            match state_colour(&text) {
+                Some(col) if colour && state_columns.contains(&i) => c.fg(col),
+                _ => c,
+            }
+        }));
+    }
+    let last = headers.len().saturating_sub(1);
+    for (i, col) in t.column_iter_mut().enumerate() {
+        col.set_padding((0, if i == last { 0 } else { 2 }));
+    }
+    t.lines().map(|l| l.trim_end().to_owned() + "\n").collect()
+}
+
+fn render(command: &Command, v: &Value, colour: bool) -> String {
     let list = |key: &str| v[key].as_array().cloned().unwrap_or_default();
     match command {
         Command::Dlq {
@@ -1074,6 +1496,8 @@ fn render(command: &Command, v: &Value) -> String {
                             ]
                         })
                         .collect(),
+                    &[],
+                    colour,
                 );
             }
             out
@@ -1122,6 +1546,8 @@ fn render(command: &Command, v: &Value) -> String {
                             ]
                         })
                         .collect(),
+                    &[],
+                    colour,
                 );
             }
             out
@@ -1164,6 +1590,8 @@ fn render(command: &Command, v: &Value) -> String {
                             ]
                         })
                         .collect(),
+                    &[3],
+                    colour,
                 );
             }
             out
@@ -1233,6 +1661,38 @@ fn render(command: &Command, v: &Value) -> String {
             }
             out
         }
+        Command::Alarms { .. } if v.get("stack").is_some() => {
+            let alarms = list("alarms");
+            let mut out = format!(
+                "stack {} ({}): {} alarm(s), {} in ALARM\n",
+                s(&v["stack"]),
+                s(&v["region"]),
+                s(&v["count"]),
+                s(&v["in_alarm"])
+            );
+            out += &table(
+                &["ALARM", "STATE", "SINCE", "REASON"],
+                alarms
+                    .iter()
+                    .map(|a| {
+                        vec![
+                            s(&a["name"]),
+                            s(&a["state"]),
+                            s(&a["since"]),
+                            s(&a["reason"]),
+                        ]
+                    })
+                    .collect(),
+                &[1],
+                colour,
+            );
+            // What to do about each firing alarm: its description names the donut-ops command
+            // and the runbook section.
+            for a in alarms.iter().filter(|a| a["state"] == "ALARM") {
+                out += &format!("\n{}: {}\n", s(&a["name"]), s(&a["description"]));
+            }
+            out
+        }
         Command::Alarms { .. } => {
             let mut out = table(
                 &["ALARM", "STATE", "AWS ALARM", "REASON"],
@@ -1247,6 +1707,8 @@ fn render(command: &Command, v: &Value) -> String {
                         ]
                     })
                     .collect(),
+                &[1],
+                colour,
             );
             if let Some(n) = v.get("note") {
                 out += &format!("({})\n", s(n));
@@ -1258,7 +1720,56 @@ fn render(command: &Command, v: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::aws::{FunctionArn, explain_failure};
+    use super::aws::{FunctionArn, Progress, explain_failure, logical_id_in_name};
+
+    #[test]
+    fn plain_and_coloured_tables() {
+        let rows = vec![
+            vec![
+                "FactoryOrdersDlqAlarm".into(),
+                "ALARM".into(),
+                "1 datapoint".into(),
+            ],
+            vec!["OrdersFailedAlarm".into(), "OK".into(), "fine".into()],
+        ];
+        let plain = super::table(&["ALARM", "STATE", "REASON"], rows.clone(), &[1], false);
+        assert_eq!(
+            plain,
+            "ALARM                  STATE  REASON\n\
+             FactoryOrdersDlqAlarm  ALARM  1 datapoint\n\
+             OrdersFailedAlarm      OK     fine\n"
+        );
+        let coloured = super::table(&["ALARM", "STATE", "REASON"], rows, &[1], true);
+        assert!(coloured.contains("\x1b["), "{coloured:?}");
+        assert!(coloured.contains("ALARM"), "{coloured:?}");
+    }
+
+    #[test]
+    fn alarm_names_cloudformation_gave() {
+        let l = |n| logical_id_in_name("donut-pipeline", n);
+        assert_eq!(
+            l("donut-pipeline-FactoryOrdersDlqAlarm-1A2B3C4D5E6F").as_deref(),
+            Some("FactoryOrdersDlqAlarm")
+        );
+        assert_eq!(
+            l("donut-pipeline-staging-FactoryOrdersDlqAlarm-1A2B3C"),
+            None
+        );
+        assert_eq!(l("donut-pipeline-FactoryOrdersDlqAlarm"), None);
+        assert_eq!(l("other-FactoryOrdersDlqAlarm-1A2B3C"), None);
+    }
+
+    #[test]
+    fn progress_lines() {
+        assert_eq!(
+            Progress::line("RUNNING", 40, Some(100), 90, 12),
+            "RUNNING: 40 moved, 60 remaining (12 s)"
+        );
+        assert_eq!(
+            Progress::line("COMPLETED", 7, None, 5, 3),
+            "COMPLETED: 7 moved, 0 remaining (3 s)"
+        );
+    }
 
     #[test]
     fn function_arns() {
