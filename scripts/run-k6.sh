@@ -13,7 +13,15 @@
 #                   DEVSTACK_BIN: that binary instead (see scripts/devstack-lib.sh)
 #   SHORT           1: CI sizes (each scenario runs a few seconds)
 #   SCENARIOS       subset/order of: smoke flash-sale load soak (default all four)
-#   SUMMARY_DIR     where summaries, k6 exit codes and console logs go (default k6/results)
+#   SUMMARY_DIR     where summaries, k6 exit codes, console logs and HTML reports go
+#                   (default k6/results, git-ignored)
+#   K6_PROGRESS     1: show k6's progress bars, 0: hide them (default: shown when stdout is a
+#                   terminal)
+#   K6_HTML         0: no HTML report. Otherwise each scenario writes k6's own web-dashboard report
+#                   to $SUMMARY_DIR/<scenario>.html (K6_WEB_DASHBOARD_EXPORT; self-contained, opens
+#                   offline; the dashboard's live server is off: K6_WEB_DASHBOARD_PORT=-1). k6 skips
+#                   the report of a run shorter than two periods (K6_WEB_DASHBOARD_PERIOD, default
+#                   1s with SHORT=1, else 5s)
 #   FLASH_*, LOAD_*, SOAK_*, SMOKE_*   passed to that scenario without the prefix, after the SHORT
 #                   defaults: e.g. LOAD_RATE=200 LOAD_DURATION=2m -> -e RATE=200 -e DURATION=2m
 #   DEVSTACK_PID    pid of an already running devstack whose VmRSS the soak should sample (set
@@ -40,6 +48,12 @@ RESULTS=${SUMMARY_DIR:-$ROOT/k6/results}
 K6=${K6:-$ROOT/.venv/bin/k6}
 PYTHON=${PYTHON:-python3}
 export K6_NO_USAGE_REPORT=true
+K6_HTML=${K6_HTML:-1}
+if [ -z "${K6_PROGRESS:-}" ]; then
+  if [ -t 1 ]; then K6_PROGRESS=1; else K6_PROGRESS=0; fi
+fi
+quiet=()
+[ "$K6_PROGRESS" = 1 ] || quiet=(--quiet)
 
 mkdir -p "$RESULTS"
 RESULTS=$(cd "$RESULTS" && pwd)
@@ -94,7 +108,7 @@ stop_rss_sampler() {
 for s in $SCENARIOS; do
   script="$ROOT/k6/$s.js"
   [ -f "$script" ] || { echo "unknown scenario: $s (no $script)" >&2; exit 2; }
-  rm -f "$RESULTS/$s.json" "$RESULTS/$s.rc" "$RESULTS/$s.console.log" "$RESULTS/$s.rss"
+  rm -f "$RESULTS/$s.json" "$RESULTS/$s.rc" "$RESULTS/$s.console.log" "$RESULTS/$s.rss" "$RESULTS/$s.html"
   args=(-e "BASE_URL=$BASE_URL" -e "ADMIN_TOKEN=$ADMIN_TOKEN" -e "SUMMARY_DIR=$RESULTS")
   for kv in $(short_args "$s"); do args+=(-e "$kv"); done
   prefix=$(prefix_of "$s")
@@ -104,10 +118,24 @@ for s in $SCENARIOS; do
 
   if [ "$s" = soak ] && [ -n "$DEVSTACK_PID" ]; then start_rss_sampler "$DEVSTACK_PID" "$RESULTS/soak.rss"; fi
   echo "--- k6 $s ---"
+  dashboard=()
+  if [ "$K6_HTML" != 0 ]; then
+    dashboard=(K6_WEB_DASHBOARD=true K6_WEB_DASHBOARD_PORT=-1
+      "K6_WEB_DASHBOARD_PERIOD=${K6_WEB_DASHBOARD_PERIOD:-$([ "$SHORT" = 1 ] && echo 1s || echo 5s)}"
+      "K6_WEB_DASHBOARD_EXPORT=$RESULTS/$s.html")
+  fi
   set +e
-  "$K6" run --quiet --log-format=raw --console-output="$RESULTS/$s.console.log" "${args[@]}" "$script"
+  env "${dashboard[@]}" "$K6" run "${quiet[@]}" --log-format=raw --console-output="$RESULTS/$s.console.log" \
+    "${args[@]}" "$script"
   rc=$?
   set -e
+  if [ "$K6_HTML" != 0 ]; then
+    if [ -s "$RESULTS/$s.html" ]; then
+      echo "k6 $s: HTML report $RESULTS/$s.html"
+    else
+      echo "k6 $s: no HTML report (k6 skips it for a run shorter than two dashboard periods)" >&2
+    fi
+  fi
   stop_rss_sampler
   echo "$rc" >"$RESULTS/$s.rc"
 done
