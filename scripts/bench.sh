@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The performance suite, one command: builds in release, runs infra/bench (package `bench`) and
 # prints the summary table; writes BENCHMARKS.md (command, machine, date, every figure with its
-# target and PASS/MISS, then the details).
+# target and PASS/MISS, then the details) and its main figures as SVG bar charts in docs/bench/
+# (with --quick: next to target/bench/BENCHMARKS.quick.md), linked from the report.
 #   1. flash sale on MariaDB (a throwaway mariadbd from the test harness): raw SQL limit vs the
 #      sales handler vs the local stack over HTTP (capture on/off), concurrency 16 and 64
 #   2. stock-out pipeline latency on the local stack (SQLite and MariaDB)
@@ -26,7 +27,7 @@ quick=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
-    -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
   esac
 done
 target=${CARGO_TARGET_DIR:-$PWD/target}

@@ -9,12 +9,13 @@ mod coldstart;
 mod flash;
 mod handler_cpu;
 mod pipeline;
+mod plots;
 mod report;
 mod sizes;
 mod stats;
 
 use clap::Parser;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Parser)]
@@ -307,7 +308,7 @@ async fn main() {
     };
 
     machine.load_end = report::loadavg();
-    let rep = report::Report {
+    let mut rep = report::Report {
         args: &args,
         machine: &machine,
         flash_cfg: &flash_cfg,
@@ -320,9 +321,8 @@ async fn main() {
         failures: &failures,
         elapsed: started.elapsed(),
         target_dir: &target_dir,
+        plots: Vec::new(),
     };
-    let (table, misses) = rep.summary_table();
-    let full = rep.render(&table);
     let out = args.out.clone().unwrap_or_else(|| {
         if quick {
             target_dir.join("bench").join("BENCHMARKS.quick.md")
@@ -330,9 +330,27 @@ async fn main() {
             root.join("BENCHMARKS.md")
         }
     });
-    if let Some(dir) = out.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
+    let out_dir = out
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let _ = std::fs::create_dir_all(&out_dir);
+    // The figures: docs/bench/ next to the root's BENCHMARKS.md, else beside the report.
+    let plots_dir = if out_dir.canonicalize().ok() == root.canonicalize().ok() {
+        out_dir.join("docs").join("bench")
+    } else {
+        out_dir.clone()
+    };
+    let rel = plots_dir
+        .strip_prefix(&out_dir)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| plots_dir.clone());
+    rep.plots = plots::write(&rep, &plots_dir)
+        .into_iter()
+        .map(|(title, file)| (title, rel.join(file).display().to_string()))
+        .collect();
+    let (table, misses) = rep.summary_table();
+    let full = rep.render(&table);
     std::fs::write(&out, &full).expect("write the report");
     if let Some(t) = &args.table {
         if let Some(dir) = t.parent() {

@@ -128,6 +128,8 @@ pub struct Report<'a> {
     pub failures: &'a [String],
     pub elapsed: Duration,
     pub target_dir: &'a Path,
+    /// The SVG figures written next to the report: (title, path relative to the report).
+    pub plots: Vec<(String, String)>,
 }
 
 fn mb(bytes: u64) -> String {
@@ -356,6 +358,12 @@ impl Report<'_> {
             let _ = writeln!(s, "\n**Failures (the suite exited non-zero):**\n");
             for f in self.failures {
                 let _ = writeln!(s, "- {f}");
+            }
+        }
+        if !self.plots.is_empty() {
+            let _ = writeln!(s, "\n## Figures\n");
+            for (title, path) in &self.plots {
+                let _ = writeln!(s, "[![{title}]({path})]({path})\n");
             }
         }
         self.flash_details(&mut s);
