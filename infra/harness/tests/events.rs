@@ -32,6 +32,10 @@ fn every_event_file() -> Vec<String> {
     let mut out = Vec::new();
     let dir = root().join("events");
     for f in std::fs::read_dir(&dir).expect("events/").flatten() {
+        // events/<function>/*.json; events/env.json is SAM's variables file, not an event.
+        if !f.path().is_dir() {
+            continue;
+        }
         for e in std::fs::read_dir(f.path()).expect("function dir").flatten() {
             let p = e.path();
             if p.extension().and_then(|x| x.to_str()) == Some("json") {
