@@ -1338,6 +1338,44 @@ def check_tool_pins(r: Results) -> None:
                     f"installed {have}: run ./scripts/setup-venv.sh")
 
 
+def markdown_anchors(path: Path) -> set[str]:
+    """GitHub's anchors of a Markdown file's headings (fenced code blocks skipped)."""
+    anchors, fenced = set(), False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+            continue
+        m = re.match(r"^#{1,6}\s+(.*)$", line)
+        if m and not fenced:
+            slug = re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-")
+            anchors.add(slug)
+    return anchors
+
+
+# The donut-ops commands an alarm may send the on-call to (infra/ops: `donut-ops --help`).
+OPS_COMMANDS = ("dlq list", "dlq redrive", "failures list", "failures redrive", "orders list", "orders retry",
+                "sku history", "alarms")
+
+
+def check_alarm_runbooks(t: Template, r: Results) -> None:
+    r.begin("alarms: every description names the donut-ops command to run and its runbook section")
+    # The real runbook and donut-ops source (the self-test's synthetic workspace has only main.rs files).
+    real_root = Path(__file__).resolve().parent.parent
+    anchors = markdown_anchors(real_root / "docs" / "operations.md")
+    ops_src = (real_root / "infra" / "ops" / "src" / "main.rs").read_text(encoding="utf-8")
+    for aid, alarm in sorted(t.of_type("AWS::CloudWatch::Alarm").items()):
+        desc = text_of((alarm.get("Properties") or {}).get("AlarmDescription") or "")
+        m = re.search(r"donut-ops --stack \$\{AWS::StackName\} ([a-z][a-z -]*?)(?: --[a-z-]+(?: [a-z]+)?)*\.", desc)
+        command = m.group(1).strip() if m else ""
+        ok = command in OPS_COMMANDS and all(
+            re.search(rf"\b{w.capitalize()}\b", ops_src) for w in command.split())
+        r.check(ok, f"{aid}: names a donut-ops command (donut-ops --stack ${{AWS::StackName}} <command>)",
+                f"description: {desc!r}")
+        a = re.search(r"docs/operations\.md#([a-z0-9_-]+)", desc)
+        r.check(bool(a) and a.group(1) in anchors, f"{aid}: links a runbook section of docs/operations.md",
+                f"anchor {a.group(1) if a else None!r} not among the headings of docs/operations.md")
+
+
 def run_checks(template_path: Path, use_code: bool, verbose: bool) -> int:
     t = Template(load_template(template_path))
     r = Results(verbose)
@@ -1365,6 +1403,7 @@ def run_checks(template_path: Path, use_code: bool, verbose: bool) -> int:
     check_least_privilege(t, r)
     check_guided_questions(t, r, template_path)
     check_tool_pins(r)
+    check_alarm_runbooks(t, r)
     for note in sorted(set(t.notes)):
         r.note(note)
     print(f"{r.passed} passed, {r.failed} failed")
@@ -1427,6 +1466,13 @@ def _without_dlq_alarm(data: dict) -> dict:
                if (a.get("Properties") or {}).get("MetricName") == "ApproximateNumberOfMessagesVisible"]
     assert victims, "no DLQ alarm to remove"
     del data["Resources"][victims[0]]
+    return data
+
+
+def _with_bare_alarm_description(data: dict) -> dict:
+    t = Template(data)
+    first = sorted(t.of_type("AWS::CloudWatch::Alarm"))[0]
+    data["Resources"][first]["Properties"]["AlarmDescription"] = "Something is wrong."
     return data
 
 
@@ -1659,6 +1705,8 @@ def self_test(template_path: Path) -> int:
         ("rotation before the user exists", _rotation_before_migrations, ["DependsOn the migrations"]),
         ("RDS Proxy without the application user", _proxy_without_app_user,
          ["Auth has the admin and the application secret"]),
+        ("an alarm that does not say what to run", _with_bare_alarm_description,
+         ["names a donut-ops command", "links a runbook section"]),
         ("factory-sim without CALLBACK_BASE_URL (an open relay)",
          lambda d: _without_variable(d, "factory-sim", "CALLBACK_BASE_URL"),
          ["factory-sim: CALLBACK_BASE_URL (allowed callbacks)"]),
