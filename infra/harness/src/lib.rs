@@ -83,6 +83,18 @@ impl Options {
     }
 }
 
+/// Where `cargo lambda build` (scripts/lambda-build.sh) put the bootstraps:
+/// `HARNESS_BIN_DIR`, else `$CARGO_TARGET_DIR/lambda`, else `<workspace>/target/lambda`.
+pub fn bootstraps_dir(workspace: &std::path::Path) -> PathBuf {
+    if let Some(d) = std::env::var_os("HARNESS_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"))
+        .join("lambda")
+}
+
 /// A function invoked asynchronously, with its on-failure destination (if the template has one).
 #[derive(Clone)]
 pub struct AsyncTarget {

@@ -15,8 +15,9 @@ struct Cli {
     /// The SAM template.
     #[arg(long, default_value = "template.yaml")]
     template: PathBuf,
-    /// Where cargo-lambda put the bootstraps (`<binary>/bootstrap`).
-    #[arg(long, env = "HARNESS_BIN_DIR")]
+    /// Where cargo-lambda put the bootstraps (`<binary>/bootstrap`; default HARNESS_BIN_DIR,
+    /// else $CARGO_TARGET_DIR/lambda, else target/lambda).
+    #[arg(long)]
     bin_dir: Option<PathBuf>,
     /// Working directory (database, certificates, one log file per function).
     #[arg(long, default_value = ".harness")]
@@ -50,12 +51,10 @@ fn kv(s: &str) -> Result<(String, String), String> {
 #[tokio::main]
 async fn main() -> Result<(), lambda_harness::Error> {
     let cli = Cli::parse();
-    let bin_dir = cli.bin_dir.clone().unwrap_or_else(|| {
-        std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("target"))
-            .join("lambda")
-    });
+    let bin_dir = cli
+        .bin_dir
+        .clone()
+        .unwrap_or_else(|| lambda_harness::bootstraps_dir(std::path::Path::new(".")));
     let moto_server =
         lambda_harness::moto::Moto::start(std::path::Path::new(".venv"), cli.moto.clone())?;
     let moto = moto_server.endpoint.clone();

@@ -140,8 +140,25 @@ pub struct TlsMariaDb {
 }
 
 impl TlsMariaDb {
-    /// Starts one in `dir` (empty or new); stopped when `owner_pid` exits.
+    /// Starts one in `dir` (emptied first); stopped when `owner_pid` exits. A start that fails
+    /// (e.g. the free port it picked was taken by another process meanwhile) is tried again, up
+    /// to three times, each in a fresh directory on a fresh port; the last error is returned.
     pub fn start(dir: &Path, owner_pid: u32) -> Result<TlsMariaDb, Error> {
+        let mut last = None;
+        for attempt in 1..=3 {
+            let _ = std::fs::remove_dir_all(dir);
+            match Self::start_once(dir, owner_pid) {
+                Ok(db) => return Ok(db),
+                Err(e) => {
+                    eprintln!("tlsdb: start attempt {attempt} failed: {e}");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| "TLS mariadbd did not start".into()))
+    }
+
+    fn start_once(dir: &Path, owner_pid: u32) -> Result<TlsMariaDb, Error> {
         let mariadbd = which("mariadbd").or_else(|| which("mysqld")).ok_or(
             "mariadbd not found: install MariaDB (Debian/Ubuntu: apt-get install mariadb-server)",
         )?;
@@ -198,7 +215,7 @@ impl TlsMariaDb {
         });
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if started.elapsed() > Duration::from_secs(60) {
+            if started.elapsed() > Duration::from_secs(30) {
                 return Err(format!(
                     "TLS mariadbd did not start; see {}/error.log",
                     dir.display()

@@ -16,13 +16,7 @@ fn root() -> PathBuf {
 }
 
 fn bin_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("HARNESS_BIN_DIR") {
-        return PathBuf::from(d);
-    }
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
-        .join("lambda")
+    lambda_harness::bootstraps_dir(&root())
 }
 
 async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T

@@ -15,7 +15,8 @@ const PASSWORD: &str = "tlsTestPassw0rd";
 fn server(name: &str) -> TlsMariaDb {
     let dir = std::env::temp_dir().join(format!("harness-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    TlsMariaDb::start(&dir, std::process::id()).expect("TLS-only mariadbd starts")
+    TlsMariaDb::start(&dir, std::process::id())
+        .unwrap_or_else(|e| panic!("TLS-only mariadbd did not start: {e}"))
 }
 
 fn verified(ca: &std::path::Path) -> DbTls {

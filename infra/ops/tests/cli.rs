@@ -8,42 +8,8 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
-    }
-}
-
-/// Runs `donut-ops` with only the given environment.
-async fn ops(args: &[&str], env: &[(&str, &str)]) -> Out {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    tokio::task::spawn_blocking(move || {
-        let out = Command::new(env!("CARGO_BIN_EXE_donut-ops"))
-            .args(&args)
-            .env_clear()
-            .envs(env)
-            .output()
-            .expect("run donut-ops");
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    })
-    .await
-    .unwrap()
-}
+mod common;
+use common::ops;
 
 async fn order_status(c: &Client, id: &str) -> String {
     c.get(&format!("/factory-orders/{id}")).await.body["status"]
