@@ -14,8 +14,19 @@ use inventory::store::PoolSettings;
 struct Cli {
     #[command(flatten)]
     opts: Options,
+    /// Log format: `pretty` (human-readable, coloured), `json` (one JSON object per line, as on
+    /// Lambda) or `auto` (pretty on a terminal, JSON when piped).
+    #[arg(long, env = "DEVSTACK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto, global = true)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Auto,
+    Pretty,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -31,8 +42,17 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    inventory::telemetry::init("devstack");
     let cli = Cli::parse();
+    let pretty = match cli.log_format {
+        LogFormat::Pretty => true,
+        LogFormat::Json => false,
+        LogFormat::Auto => std::io::IsTerminal::is_terminal(&std::io::stdout()),
+    };
+    if pretty {
+        inventory::telemetry::init_pretty("devstack");
+    } else {
+        inventory::telemetry::init("devstack");
+    }
     match cli.command {
         Some(Command::Export { date }) => export(cli.opts, date).await,
         None => run(cli.opts).await,

@@ -60,6 +60,26 @@ where
     installed
 }
 
+/// Human-readable logs for a terminal (the local stack's default when stdout is one): one line
+/// per event with its level, span fields and message, coloured. Same level rules as [`init`].
+/// Returns whether this call installed the subscriber.
+pub fn init_pretty(service: &'static str) -> bool {
+    let filter = level_filter(
+        std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
+        std::env::var("RUST_LOG").ok().as_deref(),
+    );
+    let installed = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .compact()
+        .try_init()
+        .is_ok();
+    if installed {
+        tracing::debug!(service, "logging initialised (pretty)");
+    }
+    installed
+}
+
 /// The level filter: Lambda's own log level (`AWS_LAMBDA_LOG_LEVEL`, set from the function's
 /// `LoggingConfig.ApplicationLogLevel`) when present, so the console's and the template's
 /// setting is the one that counts; else `RUST_LOG` directives (local runs); else `info`.
