@@ -1404,6 +1404,14 @@ fn s(v: &Value) -> String {
     }
 }
 
+/// The cells of a table: for each JSON object, the values under `keys`, in that order.
+fn cells(items: &[Value], keys: &[&str]) -> Vec<Vec<String>> {
+    items
+        .iter()
+        .map(|item| keys.iter().map(|k| s(&item[*k])).collect())
+        .collect()
+}
+
 /// Colours on stdout: only on a terminal, and never with `NO_COLOR` set (no-color.org).
 fn colour() -> bool {
     use std::io::IsTerminal;
@@ -1484,18 +1492,17 @@ fn render(command: &Command, v: &Value, colour: bool) -> String {
                         "CORRELATION",
                         "REASON",
                     ],
-                    msgs.iter()
-                        .map(|m| {
-                            vec![
-                                s(&m["message_id"]),
-                                s(&m["receive_count"]),
-                                s(&m["factory_order_id"]),
-                                s(&m["sku"]),
-                                s(&m["correlation_id"]),
-                                s(&m["reason"]),
-                            ]
-                        })
-                        .collect(),
+                    cells(
+                        &msgs,
+                        &[
+                            "message_id",
+                            "receive_count",
+                            "factory_order_id",
+                            "sku",
+                            "correlation_id",
+                            "reason",
+                        ],
+                    ),
                     &[],
                     colour,
                 );
@@ -1534,18 +1541,10 @@ fn render(command: &Command, v: &Value, colour: bool) -> String {
             if !records.is_empty() {
                 out += &table(
                     &["MESSAGE", "FUNCTION", "ATTEMPTS", "FAILED_AT", "REASON"],
-                    records
-                        .iter()
-                        .map(|r| {
-                            vec![
-                                s(&r["message_id"]),
-                                s(&r["function"]),
-                                s(&r["attempts"]),
-                                s(&r["failed_at"]),
-                                s(&r["reason"]),
-                            ]
-                        })
-                        .collect(),
+                    cells(
+                        &records,
+                        &["message_id", "function", "attempts", "failed_at", "reason"],
+                    ),
                     &[],
                     colour,
                 );
@@ -1575,21 +1574,19 @@ fn render(command: &Command, v: &Value, colour: bool) -> String {
                         "UPDATED",
                         "LAST_ERROR",
                     ],
-                    orders
-                        .iter()
-                        .map(|o| {
-                            vec![
-                                s(&o["id"]),
-                                s(&o["sku"]),
-                                s(&o["quantity"]),
-                                s(&o["status"]),
-                                s(&o["attempts"]),
-                                s(&o["age_secs"]),
-                                s(&o["updated_at"]),
-                                s(&o["last_error"]),
-                            ]
-                        })
-                        .collect(),
+                    cells(
+                        &orders,
+                        &[
+                            "id",
+                            "sku",
+                            "quantity",
+                            "status",
+                            "attempts",
+                            "age_secs",
+                            "updated_at",
+                            "last_error",
+                        ],
+                    ),
                     &[3],
                     colour,
                 );
@@ -1672,17 +1669,7 @@ fn render(command: &Command, v: &Value, colour: bool) -> String {
             );
             out += &table(
                 &["ALARM", "STATE", "SINCE", "REASON"],
-                alarms
-                    .iter()
-                    .map(|a| {
-                        vec![
-                            s(&a["name"]),
-                            s(&a["state"]),
-                            s(&a["since"]),
-                            s(&a["reason"]),
-                        ]
-                    })
-                    .collect(),
+                cells(&alarms, &["name", "state", "since", "reason"]),
                 &[1],
                 colour,
             );
@@ -1696,17 +1683,7 @@ fn render(command: &Command, v: &Value, colour: bool) -> String {
         Command::Alarms { .. } => {
             let mut out = table(
                 &["ALARM", "STATE", "AWS ALARM", "REASON"],
-                list("alarms")
-                    .iter()
-                    .map(|a| {
-                        vec![
-                            s(&a["name"]),
-                            s(&a["state"]),
-                            s(&a["aws_alarm"]),
-                            s(&a["reason"]),
-                        ]
-                    })
-                    .collect(),
+                cells(&list("alarms"), &["name", "state", "aws_alarm", "reason"]),
                 &[1],
                 colour,
             );
