@@ -40,6 +40,8 @@ where
 struct Api {
     base: String,
     http: reqwest::Client,
+    /// Requests this test sent (each must reach a function and leave one capture record).
+    sent: std::sync::atomic::AtomicU64,
 }
 
 impl Api {
@@ -60,12 +62,23 @@ impl Api {
             req = req.header("authorization", format!("Bearer {t}"));
         }
         let res = req.send().await.expect("request");
+        self.sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let status = res.status().as_u16();
         let text = res.text().await.expect("body");
         (
             status,
             serde_json::from_str(&text).unwrap_or(json!({"raw": text})),
         )
+    }
+
+    async fn sell(&self, sku: &str, quantity: i64) -> (u16, Value) {
+        let body = json!({"sku": sku, "quantity": quantity});
+        self.call(reqwest::Method::POST, "/sales", Some(body), None)
+            .await
+    }
+
+    fn sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -251,11 +264,11 @@ async fn deployed_functions_sell_restock_capture_export_and_dead_letter() {
     let api = Api {
         base: h.api_url.clone(),
         http: reqwest::Client::new(),
+        sent: Default::default(),
     };
     let admin = secret(&h, "AdminTokenSecret").await;
     let callback_key = secret(&h, "CallbackSecret").await;
     assert!(!admin.is_empty() && !callback_key.is_empty());
-    let mut requests = 0u64;
 
     // 2. Admin upsert, with the token from Secrets Manager; a wrong token is refused.
     let (s, b) = api
@@ -266,7 +279,6 @@ async fn deployed_functions_sell_restock_capture_export_and_dead_letter() {
             Some(&admin),
         )
         .await;
-    requests += 1;
     assert_eq!(s, 201, "a new product is created: {b}");
     let (s, _) = api
         .call(
@@ -276,21 +288,12 @@ async fn deployed_functions_sell_restock_capture_export_and_dead_letter() {
             Some("wrong"),
         )
         .await;
-    requests += 1;
     assert_eq!(s, 403, "a wrong admin token is refused");
 
     // 3. Sell to stock-out; the last sale opens exactly one factory order.
     let mut order_id = String::new();
     for i in 0..3 {
-        let (s, b) = api
-            .call(
-                reqwest::Method::POST,
-                "/sales",
-                Some(json!({"sku":"glazed","quantity":1})),
-                None,
-            )
-            .await;
-        requests += 1;
+        let (s, b) = api.sell("glazed", 1).await;
         assert_eq!(s, 201, "sale {i}: {b}");
         if let Some(id) = b.pointer("/factory_order/id").and_then(Value::as_str) {
             order_id = id.to_owned();
@@ -300,15 +303,7 @@ async fn deployed_functions_sell_restock_capture_export_and_dead_letter() {
         !order_id.is_empty(),
         "the sale to zero opened a factory order"
     );
-    let (s, b) = api
-        .call(
-            reqwest::Method::POST,
-            "/sales",
-            Some(json!({"sku":"glazed","quantity":1})),
-            None,
-        )
-        .await;
-    requests += 1;
+    let (s, b) = api.sell("glazed", 1).await;
     assert_eq!(s, 409, "{b}");
     assert_eq!(b["error"], "out_of_stock");
 
@@ -321,16 +316,13 @@ async fn deployed_functions_sell_restock_capture_export_and_dead_letter() {
             None,
         )
         .await;
-    requests += 1;
     assert!(s == 401 || s == 403, "forged callback: {s} {b}");
 
     // 5. SNS → SQS → factory-orderer → factory-sim (Function URL) → signed callback → restock.
-    let mut polls = 0u64;
     let stock = eventually(
         "stock back to 12 after the factory's callback",
         Duration::from_secs(60),
         || {
-            polls += 1;
             let api = &api;
             async move {
                 let (_, b) = api
@@ -341,7 +333,6 @@ async fn deployed_functions_sell_restock_capture_export_and_dead_letter() {
         },
     )
     .await;
-    requests += polls;
     assert_eq!(stock["stock"], 12);
     let (s, o) = api
         .call(
@@ -351,7 +342,6 @@ async fn deployed_functions_sell_restock_capture_export_and_dead_letter() {
             None,
         )
         .await;
-    requests += 1;
     assert_eq!(s, 200);
     assert_eq!(o["status"], "fulfilled", "{o}");
     {
@@ -368,7 +358,7 @@ async fn deployed_functions_sell_restock_capture_export_and_dead_letter() {
         assert_eq!(orders, 1, "exactly one factory order per stock-out");
     }
     // The factory's own callback went through API Gateway too.
-    let total = requests + 1;
+    let total = api.sent() + 1;
     assert_eq!(
         h.api_requests(),
         total,
@@ -433,18 +423,9 @@ async fn deployed_functions_sell_restock_capture_export_and_dead_letter() {
                 Some(&admin),
             )
             .await;
-        requests += 1;
         assert!(s == 200 || s == 201, "admin after rotation: {s} {b}");
         for i in 0..5 {
-            let (s, b) = api
-                .call(
-                    reqwest::Method::POST,
-                    "/sales",
-                    Some(json!({"sku":"maple","quantity":1})),
-                    None,
-                )
-                .await;
-            requests += 1;
+            let (s, b) = api.sell("maple", 1).await;
             assert_eq!(s, 201, "sale {i} after the rotation: {b}");
         }
         let retried = h
@@ -454,7 +435,7 @@ async fn deployed_functions_sell_restock_capture_export_and_dead_letter() {
             .any(|l| l.contains("re-reading them and retrying once"));
         assert!(retried, "sales-api re-read the rotated secret");
     }
-    let total = requests + 1;
+    let total = api.sent() + 1;
     assert_one_capture_record_per_request(&h, total).await;
     assert_eq!(h.api_requests(), total);
 
