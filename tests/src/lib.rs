@@ -8,7 +8,7 @@
 
 use sqlx::Connection;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -60,14 +60,6 @@ fn answers(addr: &str) -> bool {
         .is_some()
 }
 
-fn which(bin: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
-        .map(|d| d.join(bin))
-        .find(|p| p.is_file())
-}
-
 /// Waits for a watchdog child on a detached thread, so it never lingers as a zombie.
 fn reap(mut child: std::process::Child) {
     std::thread::spawn(move || {
@@ -77,27 +69,13 @@ fn reap(mut child: std::process::Child) {
 
 /// Starts a private mariadbd for this test process; it stops itself when the process exits.
 fn throwaway_mariadb() -> Option<String> {
-    let mariadbd = which("mariadbd").or_else(|| which("mysqld"))?;
-    let install = which("mariadb-install-db").or_else(|| which("mysql_install_db"))?;
+    let (mariadbd, install) = lambda_harness::tlsdb::mariadb_binaries().ok()?;
     let dir = std::env::temp_dir().join(format!("donut-mariadb-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).ok()?;
     let data = dir.join("data");
-    let ok = Command::new(&install)
-        .arg("--no-defaults")
-        .arg(format!("--datadir={}", data.display()))
-        .args([
-            "--auth-root-authentication-method=normal",
-            "--skip-test-db",
-            "--user=root",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .ok()?
-        .success();
-    if !ok {
-        eprintln!("harness: mariadb-install-db failed; trying 127.0.0.1:3306");
+    if let Err(e) = lambda_harness::tlsdb::install_datadir(&install, &data) {
+        eprintln!("harness: {e}; trying 127.0.0.1:3306");
         return None;
     }
     let port = free_port();

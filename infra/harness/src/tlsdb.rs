@@ -122,6 +122,39 @@ impl Pki {
     }
 }
 
+/// `mariadbd` and `mariadb-install-db` (or their MySQL names), from PATH, /usr/sbin or /usr/bin.
+pub fn mariadb_binaries() -> Result<(PathBuf, PathBuf), Error> {
+    let mariadbd = which("mariadbd").or_else(|| which("mysqld")).ok_or(
+        "mariadbd not found: install MariaDB (Debian/Ubuntu: apt-get install mariadb-server)",
+    )?;
+    let install = which("mariadb-install-db")
+        .or_else(|| which("mysql_install_db"))
+        .ok_or("mariadb-install-db not found: install MariaDB (apt-get install mariadb-server)")?;
+    Ok((mariadbd, install))
+}
+
+/// A new data directory at `data` whose root logs in with a password (empty), no test database.
+pub fn install_datadir(install: &Path, data: &Path) -> Result<(), Error> {
+    let out = Command::new(install)
+        .arg("--no-defaults")
+        .arg(format!("--datadir={}", data.display()))
+        .args([
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+            "--user=root",
+        ])
+        .stdin(Stdio::null())
+        .output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "mariadb-install-db failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    Ok(())
+}
+
 fn which(bin: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
@@ -159,34 +192,11 @@ impl TlsMariaDb {
     }
 
     fn start_once(dir: &Path, owner_pid: u32) -> Result<TlsMariaDb, Error> {
-        let mariadbd = which("mariadbd").or_else(|| which("mysqld")).ok_or(
-            "mariadbd not found: install MariaDB (Debian/Ubuntu: apt-get install mariadb-server)",
-        )?;
-        let install = which("mariadb-install-db")
-            .or_else(|| which("mysql_install_db"))
-            .ok_or(
-                "mariadb-install-db not found: install MariaDB (apt-get install mariadb-server)",
-            )?;
+        let (mariadbd, install) = mariadb_binaries()?;
         std::fs::create_dir_all(dir)?;
         let pki = Pki::generate(&dir.join("pki"), "db")?;
         let data = dir.join("data");
-        let out = Command::new(&install)
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .args([
-                "--auth-root-authentication-method=normal",
-                "--skip-test-db",
-                "--user=root",
-            ])
-            .stdin(Stdio::null())
-            .output()?;
-        if !out.status.success() {
-            return Err(format!(
-                "mariadb-install-db failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-            .into());
-        }
+        install_datadir(&install, &data)?;
         let port = free_port()?;
         let script = format!(
             "{bin} --no-defaults --datadir={data} --socket={dir}/mysqld.sock --port={port} \
