@@ -240,6 +240,19 @@ mod tests {
         }
     }
 
+    /// The JSON line format installed for this thread, writing into the returned buffer.
+    fn json_lines_to_buffer() -> (Buf, tracing::subscriber::DefaultGuard) {
+        let buf = Buf::default();
+        let w = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(EnvFilter::new("info"))
+            .fmt_fields(JsonFields::new())
+            .event_format(JsonLine { service: "t" })
+            .with_writer(move || w.clone())
+            .finish();
+        (buf, tracing::subscriber::set_default(subscriber))
+    }
+
     #[test]
     fn lambdas_log_level_wins_over_rust_log() {
         use tracing::level_filters::LevelFilter;
@@ -254,15 +267,7 @@ mod tests {
 
     #[test]
     fn the_first_invocations_lines_are_cold_starts() {
-        let buf = Buf::default();
-        let w = buf.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(EnvFilter::new("info"))
-            .fmt_fields(JsonFields::new())
-            .event_format(JsonLine { service: "t" })
-            .with_writer(move || w.clone())
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let (buf, _guard) = json_lines_to_buffer();
         tracing::info!("init: no invocation yet");
         for id in ["req-1", "req-1", "req-2"] {
             let span = tracing::info_span!("Lambda runtime invoke", requestId = id);
@@ -278,15 +283,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_line_carries_the_fields_of_all_its_spans() {
-        let buf = Buf::default();
-        let w = buf.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(EnvFilter::new("info"))
-            .fmt_fields(JsonFields::new())
-            .event_format(JsonLine { service: "t" })
-            .with_writer(move || w.clone())
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let (buf, _guard) = json_lines_to_buffer();
         let outer = tracing::info_span!("request", correlation_id = "c-1", request_id = "r");
         async {
             tracing::info!(status = 201u16, latency_ms = 1.23456, "outer line");
