@@ -53,11 +53,16 @@ pub async fn aws_config() -> aws_config::SdkConfig {
 }
 
 async fn secret_string(sdk: &aws_config::SdkConfig, arn: &str) -> Result<String, ConfigError> {
-    let client = aws_sdk_secretsmanager::Client::new(sdk);
-    let out = client
-        .get_secret_value()
-        .secret_id(arn)
-        .send()
+    read_secret(&aws_sdk_secretsmanager::Client::new(sdk), arn).await
+}
+
+async fn read_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    arn: &str,
+) -> Result<String, ConfigError> {
+    // Boxed: the SDK's request future is deep, and callers (migrate's custom resource
+    // handler) nest this one in theirs, past the compiler's type-layout depth limit.
+    let out = Box::pin(client.get_secret_value().secret_id(arn).send())
         .await
         .map_err(|e| ConfigError::Secret {
             arn: arn.to_owned(),
@@ -150,7 +155,14 @@ pub async fn database_credentials(
     sdk: &aws_config::SdkConfig,
     arn: &str,
 ) -> Result<(String, String), ConfigError> {
-    let secret = secret_string(sdk, arn).await?;
+    credentials(&aws_sdk_secretsmanager::Client::new(sdk), arn).await
+}
+
+async fn credentials(
+    client: &aws_sdk_secretsmanager::Client,
+    arn: &str,
+) -> Result<(String, String), ConfigError> {
+    let secret = read_secret(client, arn).await?;
     let creds: Creds = serde_json::from_str(&secret).map_err(|e| ConfigError::Secret {
         arn: arn.to_owned(),
         why: format!("not a username/password secret: {e}"),
@@ -180,12 +192,6 @@ pub async fn database_from_env(
     let name = env.required("DB_NAME")?;
     let tls = DbTls::from_env(env)?;
     let sdk = sdk.ok_or(ConfigError::Missing("DATABASE_URL"))?;
-    let secret = secret_string(sdk, &arn).await?;
-    // Init fails here, naming the secret, if it is not a username/password pair.
-    let creds: Creds = serde_json::from_str(&secret).map_err(|e| ConfigError::Secret {
-        arn: arn.clone(),
-        why: format!("not a username/password secret: {e}"),
-    })?;
     match &tls {
         DbTls::Required => tracing::warn!(
             host = %host,
@@ -199,7 +205,6 @@ pub async fn database_from_env(
             "database TLS: server certificate and host name verified (VERIFY_IDENTITY)"
         ),
     }
-    let opts = mysql_options(&host, port, &name, &creds.username, &creds.password, &tls);
     let ttl = Duration::from_secs(env.parse_or("DB_SECRET_TTL_SECS", 300u64)?.max(1));
     let source = Arc::new(SecretCredentials {
         client: aws_sdk_secretsmanager::Client::new(sdk),
@@ -209,6 +214,9 @@ pub async fn database_from_env(
         database: name,
         tls,
     });
+    // Init fails here, naming the secret, if it cannot be read or is not a username/password pair.
+    // (Boxed: the SDK's future is deep, and migrate nests this in its own.)
+    let opts = Box::pin(source.options()).await?;
     Ok(Arc::new(crate::store::MySqlStore::with_credentials(
         opts, &settings, source, ttl,
     )))
@@ -225,32 +233,25 @@ struct SecretCredentials {
     tls: DbTls,
 }
 
-#[async_trait::async_trait]
-impl CredentialSource for SecretCredentials {
-    async fn current(&self) -> Result<MySqlConnectOptions, String> {
-        let out = self
-            .client
-            .get_secret_value()
-            .secret_id(&self.arn)
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "secret {}: {}",
-                    self.arn,
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
-                )
-            })?;
-        let creds: Creds = serde_json::from_str(out.secret_string().unwrap_or_default())
-            .map_err(|e| format!("secret {}: not a username/password secret: {e}", self.arn))?;
+impl SecretCredentials {
+    /// Connect options with the secret's credentials as they are now.
+    async fn options(&self) -> Result<MySqlConnectOptions, ConfigError> {
+        let (username, password) = credentials(&self.client, &self.arn).await?;
         Ok(mysql_options(
             &self.host,
             self.port,
             &self.database,
-            &creds.username,
-            &creds.password,
+            &username,
+            &password,
             &self.tls,
         ))
+    }
+}
+
+#[async_trait::async_trait]
+impl CredentialSource for SecretCredentials {
+    async fn current(&self) -> Result<MySqlConnectOptions, String> {
+        self.options().await.map_err(|e| e.to_string())
     }
 }
 
