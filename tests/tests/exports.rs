@@ -109,7 +109,7 @@ async fn export_matches_the_database(db: Db) {
     let date = date_of(first.created_at);
     let (_, day_end) = day_bounds(date);
 
-    let files = build_exports(&store, date).await.unwrap();
+    let files = build_exports(&*store, date).await.unwrap();
     assert_eq!(
         files.iter().map(|f| f.key.as_str()).collect::<Vec<_>>(),
         vec![sales_key(date).as_str(), inventory_key(date).as_str()]
@@ -187,18 +187,18 @@ async fn export_matches_the_database(db: Db) {
     );
 
     // A rerun is byte-identical; the local target overwrites the same keys with the same bytes.
-    let again = build_exports(&store, date).await.unwrap();
+    let again = build_exports(&*store, date).await.unwrap();
     assert_eq!(again, files);
     let bucket = dir.path().join("bucket");
     let target = LocalDir::new(&bucket);
-    let report = run_export(&store, &target, date).await.unwrap();
+    let report = run_export(&*store, &target, date).await.unwrap();
     assert_eq!(report.objects.len(), 2);
     assert_eq!(report.objects[0].rows, 4);
     let first_run: Vec<Vec<u8>> = files
         .iter()
         .map(|f| std::fs::read(bucket.join(&f.key)).unwrap())
         .collect();
-    run_export(&store, &target, date).await.unwrap();
+    run_export(&*store, &target, date).await.unwrap();
     for (f, before) in files.iter().zip(&first_run) {
         let after = std::fs::read(bucket.join(&f.key)).unwrap();
         assert_eq!(&after, before, "{} changed on rerun", f.key);
@@ -238,7 +238,7 @@ async fn past_day_snapshot_is_reconstructed(db: Db) {
     assert_eq!(product.unwrap().stock, 22);
 
     let yesterday = today.pred_opt().unwrap();
-    let files = build_exports(&store, yesterday).await.unwrap();
+    let files = build_exports(&*store, yesterday).await.unwrap();
     assert_eq!(
         gunzip(file(&files, &sales_key(yesterday))),
         format!("{SALES_HEADER}\n"),
@@ -249,7 +249,7 @@ async fn past_day_snapshot_is_reconstructed(db: Db) {
     // 22 now + 8 sold since − 20 restocked since = 10.
     assert_eq!(&rows[1][1..], &["glazed", "glazed", "10", "0", "0"]);
 
-    let files = build_exports(&store, today).await.unwrap();
+    let files = build_exports(&*store, today).await.unwrap();
     let rows = parse_csv(&gunzip(file(&files, &inventory_key(today))));
     assert_eq!(&rows[1][1..], &["glazed", "glazed", "22", "8", "20"]);
 }
@@ -262,7 +262,7 @@ async fn empty_day_writes_header_only_files(db: Db) {
     let store = store(db, dir.path()).await;
     let day = NaiveDate::from_ymd_opt(2001, 2, 3).unwrap();
     let bucket = dir.path().join("bucket");
-    let report = run_export(&store, &LocalDir::new(&bucket), day)
+    let report = run_export(&*store, &LocalDir::new(&bucket), day)
         .await
         .unwrap();
     assert!(report.objects.iter().all(|o| o.rows == 0));
@@ -276,7 +276,7 @@ async fn empty_day_writes_header_only_files(db: Db) {
     );
 
     put(&store, "glazed", None, 5, 0, 100).await;
-    let files = build_exports(&store, day).await.unwrap();
+    let files = build_exports(&*store, day).await.unwrap();
     assert_eq!(
         gunzip(file(&files, &sales_key(day))),
         format!("{SALES_HEADER}\n")

@@ -9,17 +9,11 @@
 //! commit and publish, stuck orders) are not repeated here.
 
 use async_trait::async_trait;
-use inventory::domain::{
-    FactoryOrder, Millis, OrderStatus, Product, ProductSpec, SaleRequest, Sku, StockOutEvent,
-    new_id,
-};
+use inventory::domain::{FactoryOrder, OrderStatus, Sku, StockOutEvent, new_id};
 use inventory::factory::{CallbackSigner, FactoryClient, FactorySettings};
 use inventory::orderer::{Handled, Orderer, handle_batch, handle_record};
 use inventory::sim::KnobsPatch;
-use inventory::store::{
-    DynStore, FulfillOutcome, Ledger, Movement, OutboxEntry, SaleOutcome, SaleRow, Store,
-    StoreError, StuckOrders,
-};
+use inventory::store::{DynStore, Orders, StoreError};
 use pipeline_tests::both;
 use pipeline_tests::faults::{
     Accepted, Expect, Mariadb, Record, ScriptedFactory, Step, WAIT, alarm, captured_records,
@@ -81,25 +75,7 @@ impl FaultyStore {
 }
 
 #[async_trait]
-impl Store for FaultyStore {
-    fn backend(&self) -> &'static str {
-        self.inner.backend()
-    }
-    async fn migrate(&self) -> Result<(), StoreError> {
-        self.inner.migrate().await
-    }
-    async fn sell(&self, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
-        self.inner.sell(req).await
-    }
-    async fn product(&self, sku: &Sku) -> Result<Option<Product>, StoreError> {
-        self.inner.product(sku).await
-    }
-    async fn products(&self) -> Result<Vec<Product>, StoreError> {
-        self.inner.products().await
-    }
-    async fn put_product(&self, spec: &ProductSpec) -> Result<(Product, bool), StoreError> {
-        self.inner.put_product(spec).await
-    }
+impl Orders for FaultyStore {
     async fn factory_order(&self, id: &str) -> Result<Option<FactoryOrder>, StoreError> {
         self.inner.factory_order(id).await
     }
@@ -140,51 +116,12 @@ impl Store for FaultyStore {
     async fn reopen(&self, id: &str, note: &str) -> Result<bool, StoreError> {
         self.inner.reopen(id, note).await
     }
-    async fn fulfill(&self, id: &str, correlation_id: &str) -> Result<FulfillOutcome, StoreError> {
-        self.inner.fulfill(id, correlation_id).await
-    }
-    async fn unpublished(
-        &self,
-        created_before: Millis,
-        limit: i64,
-    ) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.inner.unpublished(created_before, limit).await
-    }
-    async fn mark_published(&self, event_id: &str) -> Result<(), StoreError> {
-        self.inner.mark_published(event_id).await
-    }
-    async fn note_publish_failure(&self, event_id: &str) -> Result<(), StoreError> {
-        self.inner.note_publish_failure(event_id).await
-    }
-    async fn handle_stuck(
-        &self,
-        requested_before: Millis,
-        max_attempts: i64,
-        limit: i64,
-    ) -> Result<StuckOrders, StoreError> {
-        self.inner
-            .handle_stuck(requested_before, max_attempts, limit)
-            .await
-    }
     async fn orders_in(
         &self,
         status: OrderStatus,
         limit: i64,
     ) -> Result<Vec<FactoryOrder>, StoreError> {
         self.inner.orders_in(status, limit).await
-    }
-    async fn sales_between(&self, from: Millis, to: Millis) -> Result<Vec<SaleRow>, StoreError> {
-        self.inner.sales_between(from, to).await
-    }
-    async fn movements_between(
-        &self,
-        from: Millis,
-        to: Millis,
-    ) -> Result<Vec<Movement>, StoreError> {
-        self.inner.movements_between(from, to).await
-    }
-    async fn ledger(&self) -> Result<Vec<Ledger>, StoreError> {
-        self.inner.ledger().await
     }
 }
 
@@ -1260,9 +1197,9 @@ async fn event_not_matching_its_order_is_poison() {
     r.c.put_product("maple", json!({"stock": 10})).await;
     let (id, e1) = r.intercepted_stock_out("glazed", 2, 20).await;
     let mut unknown = e1.clone();
-    unknown.sku = "no-such-sku".into();
+    unknown.sku = Sku::parse("no-such-sku").unwrap();
     let mut other = e1.clone();
-    other.sku = "maple".into();
+    other.sku = Sku::parse("maple").unwrap();
     let mut qty = e1.clone();
     qty.quantity = 999_999;
     let resp = handle_batch(

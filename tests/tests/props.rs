@@ -7,7 +7,7 @@
 
 use inventory::api::{AdminToken, Api, handle};
 use inventory::capture::NoCapture;
-use inventory::domain::StockOutEvent;
+use inventory::domain::{Sku, StockOutEvent};
 use inventory::factory::CallbackSigner;
 use inventory::orderer::{RecordError, decode};
 use lambda_http::Body;
@@ -490,7 +490,8 @@ fn arb_event() -> impl Strategy<Value = StockOutEvent> {
     (
         ".{0,40}",
         any::<u128>(),
-        ".{0,70}",
+        // A valid SKU: the event carries a typed `Sku`, so an invalid one is poison.
+        "[A-Za-z0-9][A-Za-z0-9._-]{0,63}".prop_map(|s| Sku::parse(&s).expect("valid by the regex")),
         any::<i64>(),
         ".{0,130}",
         any::<i64>(),

@@ -6,98 +6,14 @@
 //! installed once) can be left out.
 
 use crate::stats::median;
-use async_trait::async_trait;
 use inventory::api::{AdminToken, Api, handle};
 use inventory::capture::{DynCapture, LogLineSink, NoCapture};
-use inventory::domain::{
-    FactoryOrder, Millis, OrderStatus, Product, ProductSpec, Sale, SaleRequest, Sku,
-};
-use inventory::store::{
-    FulfillOutcome, Ledger, Movement, OutboxEntry, SaleOutcome, SaleRow, Store, StoreError,
-    StuckOrders,
-};
+use inventory::domain::{MAX_STOCK, ProductSpec, Sku};
+use inventory::store::{Catalog, DynStore, MemoryStore};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-
-/// Sells instantly; everything else is not needed here.
-struct InstantStore;
-
-fn unused<T>() -> Result<T, StoreError> {
-    Err(StoreError::Database("not used by the benchmark".into()))
-}
-
-#[async_trait]
-impl Store for InstantStore {
-    fn backend(&self) -> &'static str {
-        "instant"
-    }
-    async fn migrate(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn sell(&self, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
-        Ok(SaleOutcome::Sold {
-            sale: Sale {
-                id: "0193a5b0-7c1e-7d2a-9f3b-4c5d6e7f8091".into(),
-                sku: req.sku.clone(),
-                quantity: req.quantity.get(),
-                remaining_stock: 999_999,
-                created_at: 1_795_305_244_123,
-                factory_order: None,
-            },
-            event: None,
-        })
-    }
-    async fn product(&self, _: &Sku) -> Result<Option<Product>, StoreError> {
-        unused()
-    }
-    async fn products(&self) -> Result<Vec<Product>, StoreError> {
-        unused()
-    }
-    async fn put_product(&self, _: &ProductSpec) -> Result<(Product, bool), StoreError> {
-        unused()
-    }
-    async fn factory_order(&self, _: &str) -> Result<Option<FactoryOrder>, StoreError> {
-        unused()
-    }
-    async fn mark_requested(&self, _: &str, _: &str, _: &str) -> Result<bool, StoreError> {
-        unused()
-    }
-    async fn record_failure(&self, _: &str, _: &str, _: bool) -> Result<(), StoreError> {
-        unused()
-    }
-    async fn reopen(&self, _: &str, _: &str) -> Result<bool, StoreError> {
-        unused()
-    }
-    async fn fulfill(&self, _: &str, _: &str) -> Result<FulfillOutcome, StoreError> {
-        unused()
-    }
-    async fn unpublished(&self, _: Millis, _: i64) -> Result<Vec<OutboxEntry>, StoreError> {
-        unused()
-    }
-    async fn mark_published(&self, _: &str) -> Result<(), StoreError> {
-        unused()
-    }
-    async fn note_publish_failure(&self, _: &str) -> Result<(), StoreError> {
-        unused()
-    }
-    async fn handle_stuck(&self, _: Millis, _: i64, _: i64) -> Result<StuckOrders, StoreError> {
-        unused()
-    }
-    async fn orders_in(&self, _: OrderStatus, _: i64) -> Result<Vec<FactoryOrder>, StoreError> {
-        unused()
-    }
-    async fn sales_between(&self, _: Millis, _: Millis) -> Result<Vec<SaleRow>, StoreError> {
-        unused()
-    }
-    async fn movements_between(&self, _: Millis, _: Millis) -> Result<Vec<Movement>, StoreError> {
-        unused()
-    }
-    async fn ledger(&self) -> Result<Vec<Ledger>, StoreError> {
-        unused()
-    }
-}
 
 /// CPU time of the calling thread, in nanoseconds.
 fn thread_cpu_ns() -> u64 {
@@ -115,7 +31,20 @@ enum Step {
     Handle { capture: bool },
 }
 
-fn api(capture: bool) -> Api {
+/// The SKU every measured sale buys.
+const SKU: &str = "hot";
+
+/// The in-memory store with a product that never runs out: the handler's own CPU, no database.
+async fn memory_store(sku: &str) -> DynStore {
+    let store = Arc::new(MemoryStore::new());
+    let spec = Sku::parse(sku)
+        .and_then(|sku| ProductSpec::new(sku, None, MAX_STOCK, Some(0), Some(1)))
+        .expect("a valid product");
+    store.put_product(&spec).await.expect("in memory");
+    store
+}
+
+fn api(capture: bool, store: DynStore) -> Api {
     let capture: DynCapture = if capture {
         Arc::new(LogLineSink::default())
     } else {
@@ -123,7 +52,7 @@ fn api(capture: bool) -> Api {
     };
     Api {
         service: "sales-api",
-        store: Arc::new(InstantStore),
+        store,
         publisher: None,
         admin: Some(AdminToken::new("bench-admin-token")),
         callbacks: None,
@@ -134,7 +63,7 @@ fn api(capture: bool) -> Api {
 
 async fn measure(step: Step, iterations: u64, head: &str, tail: &str) -> f64 {
     let api = match step {
-        Step::Handle { capture } => Some(api(capture)),
+        Step::Handle { capture } => Some(api(capture, memory_store(SKU).await)),
         Step::Parse => None,
     };
     let t0 = thread_cpu_ns();
@@ -205,7 +134,7 @@ pub fn child(out: &Path, iterations: u64, repeats: usize) {
         .enable_all()
         .build()
         .expect("runtime");
-    let (head, tail) = crate::flash::sales_event("hot");
+    let (head, tail) = crate::flash::sales_event(SKU);
     let steps = [
         ("parse", Step::Parse),
         ("handle_capture", Step::Handle { capture: true }),

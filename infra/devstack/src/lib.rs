@@ -503,7 +503,7 @@ async fn run_relay(
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.changed() => return,
         }
-        match relay_once(&store, &publisher, &settings).await {
+        match relay_once(&*store, &publisher, &settings).await {
             Ok(r) if r.published + r.resent + r.failed_orders.len() + r.publish_failures > 0 => {
                 tracing::info!(report = ?r, "outbox relay pass");
             }
@@ -1142,7 +1142,7 @@ pub mod ops {
             schema_version: StockOutEvent::SCHEMA_VERSION,
             event_id: new_id(),
             factory_order_id: id.clone(),
-            sku: order.sku.to_string(),
+            sku: order.sku.clone(),
             quantity: order.quantity,
             correlation_id: order.correlation_id.clone(),
             occurred_at: now_millis(),

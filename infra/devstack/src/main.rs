@@ -81,7 +81,7 @@ async fn export(opts: Options, date: Option<chrono::NaiveDate>) -> std::process:
         .map_err(|e| e.to_string())?;
         store.migrate().await.map_err(|e| e.to_string())?;
         let target = LocalDir::new(opts.data_dir.join("bucket"));
-        run_export(&store, &target, date)
+        run_export(&*store, &target, date)
             .await
             .map_err(|e| e.to_string())
     }

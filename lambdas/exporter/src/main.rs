@@ -18,7 +18,7 @@ async fn main() -> Result<(), Error> {
     let target = S3Bucket::from_sdk(&sdk, bucket);
     let (store, target) = (&store, &target);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle_event(store, target, event.payload)
+        handle_event(&**store, target, event.payload)
             .await
             .map_err(Error::from)
     }))

@@ -39,9 +39,22 @@ pub enum ValidationError {
 
 /// A product identifier. Restricted to a conservative alphabet so it is safe in URLs, keys,
 /// partition keys and log lines.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(into = "String", try_from = "String")]
 pub struct Sku(String);
+
+impl TryFrom<String> for Sku {
+    type Error = ValidationError;
+    fn try_from(s: String) -> Result<Self, ValidationError> {
+        Sku::parse(&s)
+    }
+}
+
+impl From<Sku> for String {
+    fn from(sku: Sku) -> String {
+        sku.0
+    }
+}
 
 impl Sku {
     pub fn parse(s: &str) -> Result<Self, ValidationError> {
@@ -246,7 +259,7 @@ pub struct StockOutEvent {
     pub schema_version: u32,
     pub event_id: String,
     pub factory_order_id: String,
-    pub sku: String,
+    pub sku: Sku,
     pub quantity: i64,
     pub correlation_id: String,
     pub occurred_at: Millis,

@@ -10,7 +10,7 @@
 //! of that SKU; products created after the day end appear with their reconstructed stock.
 
 use crate::domain::{Millis, rfc3339};
-use crate::store::{DynStore, Movement, SaleRow, StoreError};
+use crate::store::{Catalog, Movement, Reports, SaleRow, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use flate2::{Compression, GzBuilder};
@@ -124,7 +124,7 @@ pub struct SnapshotRow {
 /// The end-of-day snapshot of `date`, per SKU in SKU order, from the ledger (see the module
 /// docs).
 pub async fn inventory_snapshot(
-    store: &DynStore,
+    store: &(impl Catalog + Reports + ?Sized),
     date: NaiveDate,
 ) -> Result<Vec<SnapshotRow>, StoreError> {
     let (start, end) = day_bounds(date);
@@ -180,7 +180,7 @@ pub fn inventory_csv(date: NaiveDate, rows: &[SnapshotRow]) -> String {
 /// Builds the objects of one day's export: `exports/sales/date=…/sales.csv.gz` and
 /// `exports/inventory/date=…/inventory.csv.gz`.
 pub async fn build_exports(
-    store: &DynStore,
+    store: &(impl Catalog + Reports + ?Sized),
     date: NaiveDate,
 ) -> Result<Vec<ExportFile>, StoreError> {
     let (start, end) = day_bounds(date);
@@ -298,7 +298,7 @@ pub struct ExportReport {
 
 /// Builds and writes one day's export.
 pub async fn run_export(
-    store: &DynStore,
+    store: &(impl Catalog + Reports + ?Sized),
     target: &dyn ExportTarget,
     date: NaiveDate,
 ) -> Result<ExportReport, ExportError> {
@@ -349,7 +349,7 @@ pub fn export_date(event: &Value, now: DateTime<Utc>) -> Result<NaiveDate, Expor
 
 /// The `exporter` handler: an EventBridge scheduled event (or `{"date": "YYYY-MM-DD"}`).
 pub async fn handle_event(
-    store: &DynStore,
+    store: &(impl Catalog + Reports + ?Sized),
     target: &dyn ExportTarget,
     event: Value,
 ) -> Result<ExportReport, ExportError> {
@@ -429,5 +429,39 @@ mod tests {
         let d = NaiveDate::from_ymd_opt(2026, 3, 7).unwrap();
         assert_eq!(sales_csv(&[]), format!("{SALES_HEADER}\n"));
         assert_eq!(inventory_csv(d, &[]), format!("{INVENTORY_HEADER}\n"));
+    }
+}
+
+#[cfg(test)]
+mod snapshot_tests {
+    //! The snapshot arithmetic against the in-memory store (the SQL versions are in
+    //! `tests/tests/exports.rs`).
+    use super::*;
+    use crate::domain::{ProductSpec, Quantity, SaleRequest, Sku, now_millis};
+    use crate::store::{Catalog, MemoryStore, Sales};
+
+    #[tokio::test]
+    async fn today_walks_current_stock_back_to_the_end_of_yesterday() {
+        let store = MemoryStore::new();
+        let sku = Sku::parse("glazed").unwrap();
+        let spec = ProductSpec::new(sku.clone(), None, 10, Some(0), Some(5)).unwrap();
+        store.put_product(&spec).await.unwrap();
+        let req = SaleRequest {
+            sku,
+            quantity: Quantity::new(3).unwrap(),
+            idempotency_key: None,
+            correlation_id: "c".into(),
+        };
+        store.sell(&req).await.unwrap();
+        let today = DateTime::<Utc>::from_timestamp_millis(now_millis())
+            .unwrap()
+            .date_naive();
+        let rows = inventory_snapshot(&store, today).await.unwrap();
+        assert_eq!((rows[0].stock_end_of_day, rows[0].sold), (7, 3));
+        let yesterday = today.pred_opt().unwrap();
+        let rows = inventory_snapshot(&store, yesterday).await.unwrap();
+        assert_eq!((rows[0].stock_end_of_day, rows[0].sold), (10, 0));
+        let files = build_exports(&store, today).await.unwrap();
+        assert_eq!(files[0].rows, 1, "one sale today");
     }
 }

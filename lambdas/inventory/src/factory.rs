@@ -189,7 +189,7 @@ impl FactoryClient {
     pub fn request_for(&self, event: &StockOutEvent) -> ManufactureRequest {
         ManufactureRequest {
             message_group_id: event.factory_order_id.clone(),
-            product_id: event.sku.clone(),
+            product_id: event.sku.as_str().to_owned(),
             product_cnt: event.quantity,
             factory_id: self.factory_id.clone(),
             requester: self.requester.clone(),

@@ -2,7 +2,7 @@
 //! of the transactional outbox.
 
 use crate::domain::StockOutEvent;
-use crate::store::{DynStore, StoreError};
+use crate::store::{DynStore, Orders, Outbox, StoreError};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,7 +20,7 @@ pub fn attributes(event: &StockOutEvent) -> BTreeMap<&'static str, String> {
         ("schema_version", event.schema_version.to_string()),
         ("event_id", event.event_id.clone()),
         ("factory_order_id", event.factory_order_id.clone()),
-        ("sku", event.sku.clone()),
+        ("sku", event.sku.as_str().to_owned()),
         ("correlation_id", event.correlation_id.clone()),
     ])
 }
@@ -128,7 +128,7 @@ pub struct RelaySettings {
 /// One pass of the outbox relay: publish what a crash left unpublished, then re-send or give up
 /// on orders the factory never completed. Store errors abort the pass (the schedule retries).
 pub async fn relay_once(
-    store: &DynStore,
+    store: &(impl Outbox + Orders + ?Sized),
     publisher: &DynPublisher,
     settings: &RelaySettings,
 ) -> Result<RelayReport, StoreError> {
@@ -205,4 +205,119 @@ pub async fn relay_once(
         .await?;
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The relay against the in-memory store: fast, no database, same rules.
+    use super::*;
+    use crate::domain::{ProductSpec, Quantity, SaleRequest, Sku};
+    use crate::store::{Catalog, MemoryStore, Orders, SaleOutcome, Sales};
+    use std::sync::Mutex;
+
+    /// Records what it publishes; fails while `fail` is set.
+    #[derive(Default)]
+    struct Recorder {
+        published: Mutex<Vec<StockOutEvent>>,
+        fail: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait]
+    impl Publisher for Recorder {
+        async fn publish(&self, event: &StockOutEvent) -> Result<(), PublishError> {
+            if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(PublishError("injected".into()));
+            }
+            self.published
+                .lock()
+                .map_err(|_| PublishError("poisoned".into()))?
+                .push(event.clone());
+            Ok(())
+        }
+    }
+
+    const NOW: RelaySettings = RelaySettings {
+        grace_ms: -1_000,
+        order_deadline_ms: -1_000,
+        max_order_attempts: 2,
+    };
+
+    /// A store whose only product just ran out: one order open, its event in the outbox.
+    async fn stocked_out() -> (Arc<MemoryStore>, StockOutEvent) {
+        let store = Arc::new(MemoryStore::new());
+        let sku = Sku::parse("glazed").unwrap();
+        let spec = ProductSpec::new(sku.clone(), None, 1, Some(0), Some(12)).unwrap();
+        store.put_product(&spec).await.unwrap();
+        let req = SaleRequest {
+            sku,
+            quantity: Quantity::new(1).unwrap(),
+            idempotency_key: None,
+            correlation_id: "c-1".into(),
+        };
+        let SaleOutcome::Sold { event, .. } = store.sell(&req).await.unwrap() else {
+            panic!("sold");
+        };
+        (store, event.expect("a stock-out"))
+    }
+
+    #[tokio::test]
+    async fn relay_publishes_what_a_crash_left_in_the_outbox_once() {
+        let (store, event) = stocked_out().await;
+        let recorder = Arc::new(Recorder::default());
+        let publisher: DynPublisher = recorder.clone();
+        let settings = RelaySettings {
+            order_deadline_ms: 3_600_000,
+            ..NOW
+        };
+        let report = relay_once(&*store, &publisher, &settings).await.unwrap();
+        assert_eq!(report.published, 1);
+        assert_eq!(recorder.published.lock().unwrap().as_slice(), &[event]);
+        let again = relay_once(&*store, &publisher, &settings).await.unwrap();
+        assert_eq!(again.published, 0, "marked published: not sent twice");
+    }
+
+    #[tokio::test]
+    async fn a_failed_publish_stays_in_the_outbox_for_the_next_pass() {
+        let (store, _) = stocked_out().await;
+        let recorder = Arc::new(Recorder::default());
+        recorder
+            .fail
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let publisher: DynPublisher = recorder.clone();
+        let settings = RelaySettings {
+            order_deadline_ms: 3_600_000,
+            ..NOW
+        };
+        let report = relay_once(&*store, &publisher, &settings).await.unwrap();
+        assert_eq!((report.published, report.publish_failures), (0, 1));
+        recorder
+            .fail
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let report = relay_once(&*store, &publisher, &settings).await.unwrap();
+        assert_eq!(report.published, 1);
+    }
+
+    #[tokio::test]
+    async fn orders_without_completion_are_resent_then_failed() {
+        let (store, event) = stocked_out().await;
+        let publisher: DynPublisher = Arc::new(Recorder::default());
+        let id = event.factory_order_id.clone();
+        assert!(
+            store
+                .mark_requested(&id, "F-1", &event.event_id)
+                .await
+                .unwrap()
+        );
+        let first = relay_once(&*store, &publisher, &NOW).await.unwrap();
+        assert_eq!(first.resent, 1, "attempt 1 of 2: re-sent");
+        assert!(store.mark_requested(&id, "F-1", "e-2").await.unwrap());
+        let second = relay_once(&*store, &publisher, &NOW).await.unwrap();
+        assert_eq!(
+            second.failed_orders,
+            vec![id.clone()],
+            "attempt 2 of 2: failed"
+        );
+        let order = store.factory_order(&id).await.unwrap().unwrap();
+        assert_eq!(order.status, crate::domain::OrderStatus::Failed);
+    }
 }

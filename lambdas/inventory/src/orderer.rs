@@ -4,13 +4,15 @@
 
 use crate::domain::{StockOutEvent, parse_id};
 use crate::factory::{FactoryClient, FactoryError};
-use crate::store::{DynStore, StoreError};
+use crate::store::{Orders, StoreError};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
 
 pub struct Orderer {
-    pub store: DynStore,
+    /// The factory order's life is all the orderer touches (a `DynStore` coerces to it).
+    pub store: Arc<dyn Orders>,
     pub factory: FactoryClient,
     /// The queue's `maxReceiveCount`: on the last receive a failing order is marked `failed`
     /// before its message moves to the DLQ.
@@ -160,7 +162,7 @@ async fn process(
         .ok_or_else(|| RecordError::UnknownOrder(event.factory_order_id.clone()))?;
     // The stored order is the authority: an event that disagrees with it must not make the
     // factory build something else under the order's idempotency key.
-    if event.sku != order.sku.as_str() || event.quantity != order.quantity {
+    if event.sku != order.sku || event.quantity != order.quantity {
         return Err(RecordError::Poison(format!(
             "event {} x {} does not match factory order {} ({} x {})",
             event.quantity, event.sku, order.id, order.quantity, order.sku
@@ -227,7 +229,7 @@ mod tests {
     #[test]
     fn decodes_raw_and_enveloped_events_and_rejects_poison() {
         let raw = r#"{"schema_version":1,"event_id":"e","factory_order_id":"0193a2b4-0000-7000-8000-000000000000","sku":"glazed","quantity":100,"correlation_id":"c","occurred_at":1}"#;
-        assert_eq!(decode(raw).unwrap().sku, "glazed");
+        assert_eq!(decode(raw).unwrap().sku.as_str(), "glazed");
         let env = serde_json::json!({"Type": "Notification", "Message": raw}).to_string();
         assert_eq!(decode(&env).unwrap().quantity, 100);
         for bad in [

@@ -28,7 +28,7 @@ async fn main() -> Result<(), Error> {
             // A store error fails the invocation: visible as a function error (alarmed), retried
             // by the next schedule.
             let report =
-                inventory::metrics::flushed(relay_once(store, publisher, settings)).await?;
+                inventory::metrics::flushed(relay_once(&**store, publisher, settings)).await?;
             tracing::info!(report = ?report, "relay pass");
             Ok::<_, Error>(report)
         },

@@ -1,7 +1,6 @@
 //! MySQL adapter (Amazon RDS for MySQL 8 in production; MariaDB 10.6+ in tests).
 
-use super::core::{SqlCore, store_impl};
-use super::{PoolSettings, SaleOutcome, StoreError, sql};
+use super::{PoolSettings, SaleOutcome, Sales, Schema, StoreError};
 use crate::domain::{Sale, SaleRequest, new_id, now_millis};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use std::future::Future;
@@ -17,8 +16,39 @@ pub trait CredentialSource: Send + Sync {
     async fn current(&self) -> Result<MySqlConnectOptions, String>;
 }
 
+// The statements both databases share, compiled here for MySQL (see `store/mod.rs`).
+type Db = sqlx::MySql;
+type Adapter = MySqlStore;
+#[path = "sql/catalog.rs"]
+#[allow(clippy::duplicate_mod)] // on purpose: once per database
+mod catalog;
+#[path = "sql/orders.rs"]
+#[allow(clippy::duplicate_mod)] // on purpose: once per database
+mod orders;
+#[path = "sql/outbox.rs"]
+#[allow(clippy::duplicate_mod)] // on purpose: once per database
+mod outbox;
+#[path = "sql/reports.rs"]
+#[allow(clippy::duplicate_mod)] // on purpose: once per database
+mod reports;
+#[path = "sql/restock.rs"]
+#[allow(clippy::duplicate_mod)] // on purpose: once per database
+mod restock;
+#[path = "sql/sales.rs"]
+#[allow(clippy::duplicate_mod)] // on purpose: once per database
+mod sales;
+
+/// What MySQL spells differently.
+mod dialect {
+    /// A write transaction (InnoDB locks rows as it writes them).
+    pub const BEGIN_WRITE: &str = "BEGIN";
+    /// The SKU's open order as committed by others (not this transaction's snapshot).
+    pub const OPEN_ORDER_LOCKING_READ: &str = "SELECT id, status FROM factory_orders \
+        WHERE sku = ? AND status IN ('pending', 'requested') LOCK IN SHARE MODE";
+}
+
 pub struct MySqlStore {
-    pub core: SqlCore<sqlx::MySql>,
+    pool: sqlx::MySqlPool,
     credentials: Option<Arc<dyn CredentialSource>>,
     /// When the credentials were last re-read after an access denied: a burst of refusals
     /// re-reads the secret once.
@@ -39,7 +69,7 @@ pub const SELL_SQL: &str = "UPDATE products \
 impl MySqlStore {
     pub fn connect_lazy(url: &str, settings: &PoolSettings) -> Result<Self, StoreError> {
         let opts = MySqlConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Database(format!("invalid DATABASE_URL: {e}")))?;
+            .map_err(|e| StoreError::Database(format!("invalid DATABASE_URL: {e}").into()))?;
         Ok(Self::connect_lazy_with(opts, settings))
     }
 
@@ -51,7 +81,7 @@ impl MySqlStore {
             .test_before_acquire(true)
             .connect_lazy_with(opts);
         MySqlStore {
-            core: SqlCore { pool },
+            pool,
             credentials: None,
             last_refresh: tokio::sync::Mutex::new(None),
         }
@@ -69,7 +99,7 @@ impl MySqlStore {
     ) -> Self {
         let mut store = Self::connect_lazy_with(opts, settings);
         store.credentials = Some(source.clone());
-        let pool = store.core.pool.clone();
+        let pool = store.pool.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(ttl);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -110,7 +140,7 @@ impl MySqlStore {
             if last.is_none_or(|t| t.elapsed() > Duration::from_secs(1)) {
                 tracing::warn!(error = %why, "database refused the credentials (rotated secret?): re-reading them and retrying once");
                 match source.current().await {
-                    Ok(o) => self.core.pool.set_connect_options(o),
+                    Ok(o) => self.pool.set_connect_options(o),
                     Err(e) => {
                         tracing::error!(error = %e, "could not re-read the database credentials");
                         return Err(StoreError::AccessDenied(why));
@@ -123,34 +153,55 @@ impl MySqlStore {
     }
 
     pub fn pool(&self) -> &sqlx::MySqlPool {
-        &self.core.pool
+        &self.pool
     }
 }
 
-store_impl!(MySqlStore, "mysql", {
+#[async_trait::async_trait]
+impl Schema for MySqlStore {
+    fn backend(&self) -> &'static str {
+        "mysql"
+    }
     async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR
-            .run(&self.core.pool)
+            .run(&self.pool)
             .await
-            .map_err(|e| StoreError::Database(format!("migration failed: {e}")))
+            .map_err(|e| StoreError::Database(format!("migration failed: {e}").into()))
     }
+}
 
+#[async_trait::async_trait]
+impl Sales for MySqlStore {
     async fn sell(&self, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
         self.retry_auth(|| self.sell_once(req)).await
     }
-});
+}
+
+/// Stores the stock a keyed sale left (only a keyed sale can be replayed, so only it needs it).
+async fn set_remaining(
+    tx: &mut sqlx::Transaction<'static, Db>,
+    id: &str,
+    remaining: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE sales SET remaining_stock = ? WHERE id = ?")
+        .bind(remaining)
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
+}
 
 impl MySqlStore {
     async fn sell_once(&self, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
         let now = now_millis();
         let id = new_id();
         let q = req.quantity.get();
-        let mut tx = self.core.pool.begin().await?;
+        let mut tx = self.pool.begin().await?;
         // The sale row first: the hot product row is then locked for one round trip (the
         // UPDATE) plus the commit, instead of two.
-        if !SqlCore::<sqlx::MySql>::insert_sale(&mut tx, &id, req, None, now).await? {
+        if !sales::insert_sale(&mut tx, &id, req, None, now).await? {
             tx.rollback().await?;
-            return self.core.replay(req).await;
+            return self.replay(req).await;
         }
         let res = sqlx::query(SELL_SQL)
             .bind(q)
@@ -162,31 +213,22 @@ impl MySqlStore {
             .await?;
         if res.rows_affected() != 1 {
             tx.rollback().await?;
-            return self.core.refuse(req).await;
+            return self.refuse(req).await;
         }
         let packed = res.last_insert_id();
         let remaining = i64::try_from(packed >> 1)
-            .map_err(|_| StoreError::Corrupt(format!("packed stock {packed}")))?;
+            .map_err(|_| StoreError::Corrupt(format!("packed stock {packed}").into()))?;
         let reorder = packed & 1 == 1;
         let (factory_order, event) = if reorder {
-            let (order, event) = SqlCore::<sqlx::MySql>::ensure_open_order(
-                &mut tx,
-                req.sku.as_str(),
-                &req.correlation_id,
-                now,
-            )
-            .await?;
+            let (order, event) =
+                sales::ensure_open_order(&mut tx, req.sku.as_str(), &req.correlation_id, now)
+                    .await?;
             (Some(order), event)
         } else {
             (None, None)
         };
         if req.idempotency_key.is_some() {
-            // Only a keyed sale can be replayed, so only it needs the remaining stock stored.
-            sqlx::query(sql::SET_REMAINING)
-                .bind(remaining)
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
+            set_remaining(&mut tx, &id, remaining).await?;
         }
         tx.commit().await?;
         Ok(SaleOutcome::Sold {

@@ -1,14 +1,45 @@
 //! SQLite adapter: the embedded default of the local stack (WAL, one writer at a time).
 
-use super::core::{SqlCore, store_impl};
-use super::{PoolSettings, SaleOutcome, StoreError};
+use super::{PoolSettings, SaleOutcome, Sales, Schema, StoreError};
 use crate::domain::{Sale, SaleRequest, new_id, now_millis};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
 use std::time::Duration;
 
+// The statements both databases share, compiled here for SQLite (see `store/mod.rs`).
+type Db = sqlx::Sqlite;
+type Adapter = SqliteStore;
+#[path = "sql/catalog.rs"]
+#[allow(clippy::duplicate_mod)] // on purpose: once per database
+mod catalog;
+#[path = "sql/orders.rs"]
+#[allow(clippy::duplicate_mod)] // on purpose: once per database
+mod orders;
+#[path = "sql/outbox.rs"]
+#[allow(clippy::duplicate_mod)] // on purpose: once per database
+mod outbox;
+#[path = "sql/reports.rs"]
+#[allow(clippy::duplicate_mod)] // on purpose: once per database
+mod reports;
+#[path = "sql/restock.rs"]
+#[allow(clippy::duplicate_mod)] // on purpose: once per database
+mod restock;
+#[path = "sql/sales.rs"]
+#[allow(clippy::duplicate_mod)] // on purpose: once per database
+mod sales;
+
+/// What SQLite spells differently.
+mod dialect {
+    /// Takes the database's write lock up front, so a read inside the transaction cannot go
+    /// stale before its write.
+    pub const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+    /// Writers are serialised, so a plain read sees every committed order.
+    pub const OPEN_ORDER_LOCKING_READ: &str = "SELECT id, status FROM factory_orders \
+        WHERE sku = ? AND status IN ('pending', 'requested')";
+}
+
 pub struct SqliteStore {
-    pub core: SqlCore<sqlx::Sqlite>,
+    pool: sqlx::SqlitePool,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -21,7 +52,7 @@ const SELL_SQL: &str = "UPDATE products SET stock = stock - ?, updated_at = ? \
 
 impl SqliteStore {
     /// Credentials never rotate here: runs `op` once.
-    pub(crate) async fn retry_auth<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    async fn retry_auth<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>>,
@@ -31,7 +62,7 @@ impl SqliteStore {
 
     pub fn connect(url: &str, settings: &PoolSettings) -> Result<Self, StoreError> {
         let opts = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Database(format!("invalid DATABASE_URL: {e}")))?
+            .map_err(|e| StoreError::Database(format!("invalid DATABASE_URL: {e}").into()))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -41,29 +72,34 @@ impl SqliteStore {
             .max_connections(settings.max_connections.clamp(1, 4))
             .acquire_timeout(settings.acquire_timeout.max(Duration::from_secs(10)))
             .connect_lazy_with(opts);
-        Ok(SqliteStore {
-            core: SqlCore { pool },
-        })
+        Ok(SqliteStore { pool })
     }
 
     pub fn pool(&self) -> &sqlx::SqlitePool {
-        &self.core.pool
+        &self.pool
     }
 }
 
-store_impl!(SqliteStore, "sqlite", {
+#[async_trait::async_trait]
+impl Schema for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
     async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR
-            .run(&self.core.pool)
+            .run(&self.pool)
             .await
-            .map_err(|e| StoreError::Database(format!("migration failed: {e}")))
+            .map_err(|e| StoreError::Database(format!("migration failed: {e}").into()))
     }
+}
 
+#[async_trait::async_trait]
+impl Sales for SqliteStore {
     async fn sell(&self, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
         let now = now_millis();
         let id = new_id();
         let q = req.quantity.get();
-        let mut tx = self.core.pool.begin().await?;
+        let mut tx = self.pool.begin().await?;
         let row: Option<(i64, i64)> = sqlx::query_as(SELL_SQL)
             .bind(q)
             .bind(now)
@@ -74,30 +110,21 @@ store_impl!(SqliteStore, "sqlite", {
         let Some((remaining, reorder_point)) = row else {
             tx.rollback().await?;
             // A keyed retry of a sale that already happened replays it (even once sold out).
-            if let Some(key) = &req.idempotency_key {
-                let used: Option<(String,)> =
-                    sqlx::query_as("SELECT id FROM sales WHERE idempotency_key = ?")
-                        .bind(key)
-                        .fetch_optional(&self.core.pool)
-                        .await?;
-                if used.is_some() {
-                    return self.core.replay(req).await;
-                }
+            if let Some(key) = &req.idempotency_key
+                && sales::sale_by_key(&self.pool, key).await?.is_some()
+            {
+                return self.replay(req).await;
             }
-            return self.core.refuse(req).await;
+            return self.refuse(req).await;
         };
-        if !SqlCore::<sqlx::Sqlite>::insert_sale(&mut tx, &id, req, Some(remaining), now).await? {
+        if !sales::insert_sale(&mut tx, &id, req, Some(remaining), now).await? {
             tx.rollback().await?;
-            return self.core.replay(req).await;
+            return self.replay(req).await;
         }
         let (factory_order, event) = if remaining <= reorder_point {
-            let (order, event) = SqlCore::<sqlx::Sqlite>::ensure_open_order(
-                &mut tx,
-                req.sku.as_str(),
-                &req.correlation_id,
-                now,
-            )
-            .await?;
+            let (order, event) =
+                sales::ensure_open_order(&mut tx, req.sku.as_str(), &req.correlation_id, now)
+                    .await?;
             (Some(order), event)
         } else {
             (None, None)
@@ -115,4 +142,4 @@ store_impl!(SqliteStore, "sqlite", {
             event,
         })
     }
-});
+}

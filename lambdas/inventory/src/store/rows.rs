@@ -1,0 +1,242 @@
+//! Rows as the database returns them (`sqlx::FromRow`, columns by name) and their conversion
+//! to the domain, where stored text is parsed back into domain types (a bad value is
+//! `StoreError::Corrupt`, never a panic).
+
+use super::{Ledger, Movement, OutboxEntry, SaleRow, StoreError};
+use crate::domain::{
+    FactoryOrder, Millis, OpenOrder, OrderRef, OrderStatus, Product, Sale, Sku, Transition,
+};
+
+pub(crate) fn status_of(s: &str) -> Result<OrderStatus, StoreError> {
+    OrderStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("order status {s:?}").into()))
+}
+
+pub(crate) fn sku_of(s: &str) -> Result<Sku, StoreError> {
+    Sku::parse(s).map_err(|_| StoreError::Corrupt(format!("sku {s:?}").into()))
+}
+
+/// A product with its open factory order, if any (`products LEFT JOIN factory_orders`).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ProductRow {
+    pub sku: String,
+    pub name: String,
+    pub stock: i64,
+    pub reorder_point: i64,
+    pub reorder_quantity: i64,
+    pub updated_at: Millis,
+    pub order_id: Option<String>,
+    pub order_status: Option<String>,
+    pub order_quantity: Option<i64>,
+}
+
+impl ProductRow {
+    pub fn into_product(self) -> Result<Product, StoreError> {
+        let open_factory_order = match (self.order_id, self.order_status, self.order_quantity) {
+            (Some(id), Some(status), Some(quantity)) => Some(OpenOrder {
+                id,
+                status: status_of(&status)?,
+                quantity,
+            }),
+            _ => None,
+        };
+        Ok(Product {
+            sku: sku_of(&self.sku)?,
+            name: self.name,
+            stock: self.stock,
+            reorder_point: self.reorder_point,
+            reorder_quantity: self.reorder_quantity,
+            open_factory_order,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct OrderRow {
+    pub id: String,
+    pub sku: String,
+    pub quantity: i64,
+    pub status: String,
+    pub attempts: i64,
+    pub factory_ref: Option<String>,
+    pub last_error: Option<String>,
+    pub last_event_id: Option<String>,
+    pub correlation_id: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub requested_at: Option<Millis>,
+}
+
+impl OrderRow {
+    pub fn into_order(self, transitions: Vec<Transition>) -> Result<FactoryOrder, StoreError> {
+        Ok(FactoryOrder {
+            id: self.id,
+            sku: sku_of(&self.sku)?,
+            quantity: self.quantity,
+            status: status_of(&self.status)?,
+            attempts: self.attempts,
+            factory_ref: self.factory_ref,
+            last_error: self.last_error,
+            last_event_id: self.last_event_id,
+            correlation_id: self.correlation_id,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            requested_at: self.requested_at,
+            transitions,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct TransitionRow {
+    pub status: String,
+    pub at: Millis,
+    pub note: Option<String>,
+}
+
+impl TransitionRow {
+    pub fn into_transition(self) -> Result<Transition, StoreError> {
+        Ok(Transition {
+            status: status_of(&self.status)?,
+            at: self.at,
+            note: self.note,
+        })
+    }
+}
+
+/// An open order's reference (`id`, `status`).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct OrderRefRow {
+    pub id: String,
+    pub status: String,
+}
+
+impl OrderRefRow {
+    pub fn into_ref(self) -> Result<OrderRef, StoreError> {
+        Ok(OrderRef {
+            status: status_of(&self.status)?,
+            id: self.id,
+        })
+    }
+}
+
+/// A sale found by its idempotency key, with the fingerprint of the request that made it.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct KeyedSaleRow {
+    pub id: String,
+    pub sku: String,
+    pub quantity: i64,
+    pub remaining_stock: Option<i64>,
+    pub created_at: Millis,
+    pub request_hash: Option<String>,
+}
+
+impl KeyedSaleRow {
+    pub fn into_sale(self) -> Result<Sale, StoreError> {
+        Ok(Sale {
+            id: self.id,
+            sku: sku_of(&self.sku)?,
+            quantity: self.quantity,
+            remaining_stock: self.remaining_stock.unwrap_or_default(),
+            created_at: self.created_at,
+            factory_order: None,
+        })
+    }
+}
+
+/// What a refused purchase reports: the stock and the open order, if any.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct RefusalRow {
+    pub stock: i64,
+    pub order_id: Option<String>,
+    pub order_status: Option<String>,
+}
+
+/// A `requested` order the factory has not completed yet.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct StuckRow {
+    pub id: String,
+    pub sku: String,
+    pub quantity: i64,
+    pub attempts: i64,
+    pub correlation_id: String,
+    pub requested_at: Option<Millis>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct OutboxRow {
+    pub id: String,
+    pub payload: String,
+    pub created_at: Millis,
+}
+
+impl From<OutboxRow> for OutboxEntry {
+    fn from(r: OutboxRow) -> Self {
+        OutboxEntry {
+            id: r.id,
+            payload: r.payload,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ExportSaleRow {
+    pub id: String,
+    pub sku: String,
+    pub quantity: i64,
+    pub remaining_stock: Option<i64>,
+    pub correlation_id: String,
+    pub created_at: Millis,
+}
+
+impl From<ExportSaleRow> for SaleRow {
+    fn from(r: ExportSaleRow) -> Self {
+        SaleRow {
+            id: r.id,
+            sku: r.sku,
+            quantity: r.quantity,
+            remaining_stock: r.remaining_stock,
+            correlation_id: r.correlation_id,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct MovementRow {
+    pub sku: String,
+    pub sold: i64,
+    pub restocked: i64,
+}
+
+impl From<MovementRow> for Movement {
+    fn from(r: MovementRow) -> Self {
+        Movement {
+            sku: r.sku,
+            sold: r.sold,
+            restocked: r.restocked,
+        }
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct LedgerRow {
+    pub sku: String,
+    pub stock: i64,
+    pub sold: i64,
+    pub restocked: i64,
+    pub open_orders: i64,
+}
+
+impl From<LedgerRow> for Ledger {
+    fn from(r: LedgerRow) -> Self {
+        Ledger {
+            sku: r.sku,
+            stock: r.stock,
+            sold: r.sold,
+            restocked: r.restocked,
+            open_orders: r.open_orders,
+        }
+    }
+}

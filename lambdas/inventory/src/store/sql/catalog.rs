@@ -1,0 +1,124 @@
+//! Products and their stock: `GET /inventory`, the admin PUT. (Compiled once per database; see
+//! `store/mod.rs`.)
+
+use super::{Adapter, Db};
+use crate::domain::{Product, ProductSpec, Sku, now_millis};
+use crate::store::error::is_unique_violation;
+use crate::store::rows::ProductRow;
+use crate::store::{Catalog, StoreError};
+use sqlx::Executor;
+
+/// A product with its open factory order: the shape of every product read (a literal, so
+/// `concat!` can extend it: sqlx takes only `&'static str` SQL).
+macro_rules! select_products {
+    () => {
+        "SELECT p.sku, p.name, p.stock, p.reorder_point, p.reorder_quantity, p.updated_at, \
+         fo.id AS order_id, fo.status AS order_status, fo.quantity AS order_quantity \
+         FROM products p LEFT JOIN factory_orders fo \
+         ON fo.sku = p.sku AND fo.status IN ('pending', 'requested')"
+    };
+}
+
+pub(super) async fn select_product<'e>(
+    ex: impl Executor<'e, Database = Db>,
+    sku: &str,
+) -> Result<Option<ProductRow>, sqlx::Error> {
+    sqlx::query_as(concat!(select_products!(), " WHERE p.sku = ?"))
+        .bind(sku)
+        .fetch_optional(ex)
+        .await
+}
+
+pub(super) async fn select_products<'e>(
+    ex: impl Executor<'e, Database = Db>,
+) -> Result<Vec<ProductRow>, sqlx::Error> {
+    sqlx::query_as(concat!(select_products!(), " ORDER BY p.sku LIMIT 10000"))
+        .fetch_all(ex)
+        .await
+}
+
+pub(super) async fn insert_product<'e>(
+    ex: impl Executor<'e, Database = Db>,
+    spec: &ProductSpec,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO products (sku, name, stock, reorder_point, reorder_quantity, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(spec.sku.as_str())
+    .bind(&spec.name)
+    .bind(spec.stock)
+    .bind(spec.reorder_point)
+    .bind(spec.reorder_quantity)
+    .bind(now)
+    .execute(ex)
+    .await
+    .map(|_| ())
+}
+
+pub(super) async fn update_product<'e>(
+    ex: impl Executor<'e, Database = Db>,
+    spec: &ProductSpec,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE products SET name = ?, stock = ?, reorder_point = ?, reorder_quantity = ?, \
+         updated_at = ? WHERE sku = ?",
+    )
+    .bind(&spec.name)
+    .bind(spec.stock)
+    .bind(spec.reorder_point)
+    .bind(spec.reorder_quantity)
+    .bind(now)
+    .bind(spec.sku.as_str())
+    .execute(ex)
+    .await
+    .map(|_| ())
+}
+
+impl Adapter {
+    async fn product_once(&self, sku: &Sku) -> Result<Option<Product>, StoreError> {
+        select_product(self.pool(), sku.as_str())
+            .await?
+            .map(ProductRow::into_product)
+            .transpose()
+    }
+
+    async fn products_once(&self) -> Result<Vec<Product>, StoreError> {
+        select_products(self.pool())
+            .await?
+            .into_iter()
+            .map(ProductRow::into_product)
+            .collect()
+    }
+
+    async fn put_product_once(&self, spec: &ProductSpec) -> Result<(Product, bool), StoreError> {
+        let now = now_millis();
+        let created = match insert_product(self.pool(), spec, now).await {
+            Ok(()) => true,
+            Err(e) if is_unique_violation(&e) => {
+                update_product(self.pool(), spec, now).await?;
+                false
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let product = self.product_once(&spec.sku).await?.ok_or_else(|| {
+            StoreError::Corrupt(format!("product {} vanished after write", spec.sku).into())
+        })?;
+        Ok((product, created))
+    }
+}
+
+#[async_trait::async_trait]
+impl Catalog for Adapter {
+    async fn product(&self, sku: &Sku) -> Result<Option<Product>, StoreError> {
+        self.retry_auth(|| self.product_once(sku)).await
+    }
+    async fn products(&self) -> Result<Vec<Product>, StoreError> {
+        self.retry_auth(|| self.products_once()).await
+    }
+    async fn put_product(&self, spec: &ProductSpec) -> Result<(Product, bool), StoreError> {
+        self.retry_auth(|| self.put_product_once(spec)).await
+    }
+}

@@ -1,0 +1,200 @@
+//! The statements of a sale both databases share: the sale row, idempotent replay, and the
+//! stock-out (the SKU's one open factory order and its outbox event). The hot decrement itself
+//! differs per database and lives in the adapter (`mysql.rs`, `sqlite.rs`). (Compiled once per
+//! database; see `store/mod.rs`.)
+
+use super::orders::insert_transition;
+use super::outbox::insert_outbox;
+use super::{Adapter, Db, dialect};
+use crate::domain::{Millis, OrderRef, OrderStatus, SaleRequest, StockOutEvent, now_millis};
+use crate::store::error::is_unique_violation;
+use crate::store::rows::{KeyedSaleRow, OrderRefRow, RefusalRow};
+use crate::store::{SaleOutcome, StoreError, stock_out_event};
+use sqlx::Executor;
+
+type Tx = sqlx::Transaction<'static, Db>;
+
+/// Inserts the sale row (inside the sale's transaction). `Ok(false)` when the idempotency key
+/// is already taken.
+pub(super) async fn insert_sale(
+    tx: &mut Tx,
+    id: &str,
+    req: &SaleRequest,
+    remaining: Option<i64>,
+    now: Millis,
+) -> Result<bool, StoreError> {
+    let res = sqlx::query(
+        "INSERT INTO sales (id, sku, quantity, remaining_stock, idempotency_key, request_hash, \
+         correlation_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(req.sku.as_str())
+    .bind(req.quantity.get())
+    .bind(remaining)
+    .bind(req.idempotency_key.as_deref())
+    .bind(req.idempotency_key.as_ref().map(|_| req.fingerprint()))
+    .bind(&req.correlation_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await;
+    match res {
+        Ok(_) => Ok(true),
+        Err(e) if is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(super) async fn sale_by_key<'e>(
+    ex: impl Executor<'e, Database = Db>,
+    key: &str,
+) -> Result<Option<KeyedSaleRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, sku, quantity, remaining_stock, created_at, request_hash FROM sales \
+         WHERE idempotency_key = ?",
+    )
+    .bind(key)
+    .fetch_optional(ex)
+    .await
+}
+
+async fn refusal_view<'e>(
+    ex: impl Executor<'e, Database = Db>,
+    sku: &str,
+) -> Result<Option<RefusalRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT p.stock, fo.id AS order_id, fo.status AS order_status FROM products p \
+         LEFT JOIN factory_orders fo ON fo.sku = p.sku AND fo.status IN ('pending', 'requested') \
+         WHERE p.sku = ?",
+    )
+    .bind(sku)
+    .fetch_optional(ex)
+    .await
+}
+
+async fn open_order_for_sku(tx: &mut Tx, sku: &str) -> Result<Option<OrderRefRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, status FROM factory_orders WHERE sku = ? AND status IN ('pending', 'requested')",
+    )
+    .bind(sku)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// Opens a factory order for the product's reorder quantity; 0 rows when there is no product.
+async fn insert_order(
+    tx: &mut Tx,
+    id: &str,
+    sku: &str,
+    correlation_id: &str,
+    now: Millis,
+) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO factory_orders (id, sku, quantity, status, attempts, correlation_id, \
+         created_at, updated_at) \
+         SELECT ?, sku, reorder_quantity, 'pending', 0, ?, ?, ? FROM products WHERE sku = ?",
+    )
+    .bind(id)
+    .bind(correlation_id)
+    .bind(now)
+    .bind(now)
+    .bind(sku)
+    .execute(&mut **tx)
+    .await
+    .map(|r| r.rows_affected())
+}
+
+async fn order_quantity(tx: &mut Tx, id: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT quantity FROM factory_orders WHERE id = ?")
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await
+}
+
+/// Within a transaction: the SKU's open factory order, opening one (plus its outbox event)
+/// when there is none. The unique key on open orders decides races.
+pub(super) async fn ensure_open_order(
+    tx: &mut Tx,
+    sku: &str,
+    correlation_id: &str,
+    now: Millis,
+) -> Result<(OrderRef, Option<StockOutEvent>), StoreError> {
+    if let Some(open) = open_order_for_sku(tx, sku).await? {
+        return Ok((open.into_ref()?, None));
+    }
+    let id = crate::domain::new_id();
+    match insert_order(tx, &id, sku, correlation_id, now).await {
+        Ok(1) => {}
+        Ok(_) => {
+            return Err(StoreError::Corrupt(
+                format!("no product {sku} for order").into(),
+            ));
+        }
+        Err(e) if is_unique_violation(&e) => {
+            // Another transaction opened it and committed. A plain read would use this
+            // transaction's (older) snapshot on MySQL; a locking read sees it.
+            let open: OrderRefRow = sqlx::query_as(dialect::OPEN_ORDER_LOCKING_READ)
+                .bind(sku)
+                .fetch_one(&mut **tx)
+                .await?;
+            return Ok((open.into_ref()?, None));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let quantity = order_quantity(tx, &id).await?;
+    insert_transition(tx, &id, "pending", "stock-out: factory order opened", now).await?;
+    let sku = crate::store::rows::sku_of(sku)?;
+    let event = stock_out_event(&id, &sku, quantity, correlation_id, now);
+    insert_outbox(tx, &event).await?;
+    Ok((
+        OrderRef {
+            id,
+            status: OrderStatus::Pending,
+        },
+        Some(event),
+    ))
+}
+
+impl Adapter {
+    /// A retry with a used idempotency key: the original sale, or `KeyReused`.
+    pub(super) async fn replay(&self, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
+        let key = req.idempotency_key.as_deref().unwrap_or_default();
+        let Some(row) = sale_by_key(self.pool(), key).await? else {
+            // The key's owner rolled back between our conflict and this read.
+            return Err(StoreError::Unavailable(
+                "concurrent request with the same idempotency key".into(),
+            ));
+        };
+        if row.request_hash.as_deref() != Some(req.fingerprint().as_str()) {
+            return Ok(SaleOutcome::KeyReused);
+        }
+        Ok(SaleOutcome::Replayed(row.into_sale()?))
+    }
+
+    /// The path of a purchase refused for lack of stock (outside the failed sale's
+    /// transaction): 404, or 409 with the open factory order, opened if needed.
+    pub(super) async fn refuse(&self, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
+        let Some(view) = refusal_view(self.pool(), req.sku.as_str()).await? else {
+            return Ok(SaleOutcome::UnknownSku);
+        };
+        let available = view.stock;
+        if let (Some(id), Some(status)) = (view.order_id, view.order_status) {
+            let order = OrderRefRow { id, status }.into_ref()?;
+            return Ok(SaleOutcome::OutOfStock {
+                available,
+                order,
+                event: None,
+            });
+        }
+        // Write intent up front (SQLite: BEGIN IMMEDIATE), so the read inside cannot go stale
+        // before the insert.
+        let mut tx = self.pool().begin_with(dialect::BEGIN_WRITE).await?;
+        let (order, event) =
+            ensure_open_order(&mut tx, req.sku.as_str(), &req.correlation_id, now_millis()).await?;
+        tx.commit().await?;
+        Ok(SaleOutcome::OutOfStock {
+            available,
+            order,
+            event,
+        })
+    }
+}
