@@ -1,5 +1,6 @@
 //! A dead-lettered stock-out explained: its event and what the database says about its order.
 
+use inventory::domain::StockOutEvent;
 use inventory::orderer::decode;
 use inventory::store::DynStore;
 use serde_json::{Map, Value, json};
@@ -9,15 +10,11 @@ use serde_json::{Map, Value, json};
 pub async fn explain_message(store: &DynStore, body: &str) -> Value {
     let reason = explain(store, body).await;
     match decode(body) {
-        Ok(ev) => json!({
-            "correlation_id": ev.correlation_id,
-            "event_id": ev.event_id,
-            "factory_order_id": ev.factory_order_id,
-            "sku": ev.sku,
-            "quantity": ev.quantity,
-            "body": serde_json::to_value(&ev).unwrap_or(Value::Null),
-            "reason": reason,
-        }),
+        Ok(ev) => {
+            let mut view = event_view(&ev, json!(reason));
+            view["body"] = serde_json::to_value(&ev).unwrap_or(Value::Null);
+            view
+        }
         Err(_) => json!({
             "body": serde_json::from_str::<Value>(body).unwrap_or(Value::String(body.chars().take(2000).collect())),
             "reason": reason,
@@ -47,19 +44,27 @@ pub async fn explain(store: &DynStore, body: &str) -> String {
 /// decode).
 pub fn explain_offline(body: &str) -> Value {
     match decode(body) {
-        Ok(ev) => json!({
-            "correlation_id": ev.correlation_id,
-            "event_id": ev.event_id,
-            "factory_order_id": ev.factory_order_id,
-            "sku": ev.sku,
-            "quantity": ev.quantity,
-            "reason": "a valid stock-out; set DATABASE_URL to see its order's state and last error",
-        }),
+        Ok(ev) => event_view(
+            &ev,
+            json!("a valid stock-out; set DATABASE_URL to see its order's state and last error"),
+        ),
         Err(e) => json!({
             "body": body.chars().take(2000).collect::<String>(),
             "reason": e.to_string(),
         }),
     }
+}
+
+/// The fields of a decoded stock-out an operator looks at, and the reason.
+fn event_view(ev: &StockOutEvent, reason: Value) -> Value {
+    json!({
+        "correlation_id": ev.correlation_id,
+        "event_id": ev.event_id,
+        "factory_order_id": ev.factory_order_id,
+        "sku": ev.sku,
+        "quantity": ev.quantity,
+        "reason": reason,
+    })
 }
 
 /// How the queue holds a DLQ message: what `dlq list` shows next to the explanation, the same

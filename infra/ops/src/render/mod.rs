@@ -35,17 +35,27 @@ fn rows<R: Row>(
     )
 }
 
+/// A headline, then the table of `items` unless there are none.
+fn listing<R: Row>(
+    headline: String,
+    items: Vec<R>,
+    state_columns: &[usize],
+    colour: bool,
+) -> String {
+    if items.is_empty() {
+        return headline;
+    }
+    headline + &rows(items, state_columns, colour)
+}
+
 pub fn render(command: &Command, v: &Value, colour: bool) -> Result<String, Failure> {
     Ok(match command {
         Command::Dlq {
             command: DlqCommand::List { .. },
         } => {
             let l: DlqList = view(v)?;
-            let mut out = format!("{}: {} message(s)\n", l.queue, l.depth);
-            if !l.messages.is_empty() {
-                out += &rows::<DlqMessage>(l.messages, &[], colour);
-            }
-            out
+            let headline = format!("{}: {} message(s)\n", l.queue, l.depth);
+            listing::<DlqMessage>(headline, l.messages, &[], colour)
         }
         Command::Dlq {
             command: DlqCommand::Redrive { .. },
@@ -72,11 +82,8 @@ pub fn render(command: &Command, v: &Value, colour: bool) -> Result<String, Fail
             command: FailuresCommand::List { .. },
         } => {
             let l: FailuresList = view(v)?;
-            let mut out = format!("{}: {} failed invocation(s)\n", l.queue, l.depth);
-            if !l.failures.is_empty() {
-                out += &rows::<FailedInvocation>(l.failures, &[], colour);
-            }
-            out
+            let headline = format!("{}: {} failed invocation(s)\n", l.queue, l.depth);
+            listing::<FailedInvocation>(headline, l.failures, &[], colour)
         }
         Command::Failures {
             command: FailuresCommand::Redrive { .. },
@@ -88,11 +95,8 @@ pub fn render(command: &Command, v: &Value, colour: bool) -> Result<String, Fail
             command: OrdersCommand::List { .. },
         } => {
             let l: OrdersList = view(v)?;
-            let mut out = format!("{} {} order(s)\n", l.count, l.status);
-            if !l.factory_orders.is_empty() {
-                out += &rows::<OrderRow>(l.factory_orders, &[3], colour);
-            }
-            out
+            let headline = format!("{} {} order(s)\n", l.count, l.status);
+            listing::<OrderRow>(headline, l.factory_orders, &[3], colour)
         }
         Command::Orders {
             command: OrdersCommand::Retry { .. },
