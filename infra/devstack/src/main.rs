@@ -65,14 +65,8 @@ async fn export(opts: Options, date: Option<chrono::NaiveDate>) -> std::process:
         std::fs::create_dir_all(&opts.data_dir)
             .map_err(|e| format!("cannot create {}: {e}", opts.data_dir.display()))?;
         // The same database as the stack: DATABASE_URL, else the SQLite file in --data-dir.
-        let url = opts.database_url.clone().unwrap_or_else(|| {
-            format!(
-                "sqlite://{}?mode=rwc",
-                opts.data_dir.join("devstack.db").display()
-            )
-        });
         let store = inventory::store::connect(
-            &url,
+            &opts.database_url_in(&opts.data_dir),
             &PoolSettings {
                 max_connections: 2,
                 ..PoolSettings::default()

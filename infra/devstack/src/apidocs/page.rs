@@ -1,131 +1,13 @@
-//! The API reference of the local stack: `GET /openapi.yaml` serves the contract,
-//! `docs/openapi.yaml` (embedded at build time, so it is always the file), and `GET /docs` a
-//! readable HTML page generated from it here, server-side: every operation with its parameters,
-//! request body, responses and error codes, then the schemas. No JavaScript, no external assets.
-//!
-//! Local stack only: the deployed HTTP API's routes come from `template.yaml`.
+//! The `/docs` page: every operation of the contract with its parameters, request body,
+//! responses and error codes, then the schemas.
 
+use super::markup::{esc, inline, markdown};
 use serde_norway::Value;
 use std::fmt::Write;
-use std::sync::OnceLock;
-
-/// `docs/openapi.yaml`, byte for byte.
-pub const OPENAPI_YAML: &str = include_str!("../../../docs/openapi.yaml");
 
 const METHODS: &[&str] = &[
     "get", "put", "post", "delete", "patch", "head", "options", "trace",
 ];
-
-/// The `/docs` page of [`OPENAPI_YAML`], rendered once.
-pub fn docs_html() -> &'static str {
-    static PAGE: OnceLock<String> = OnceLock::new();
-    PAGE.get_or_init(|| {
-        render(OPENAPI_YAML).unwrap_or_else(|e| {
-            format!(
-                "<!doctype html><meta charset=utf-8><title>API reference</title><p>docs/openapi.yaml does not parse: {}</p>",
-                esc(&e)
-            )
-        })
-    })
-}
-
-/// Renders an OpenAPI 3 document (YAML or JSON text) as one self-contained HTML page.
-pub fn render(yaml: &str) -> Result<String, String> {
-    // serde_norway's mappings keep the document's order (serde_json's sort their keys).
-    let spec: Value = serde_norway::from_str(yaml).map_err(|e| e.to_string())?;
-    if !spec.get("paths").is_some_and(Value::is_mapping) {
-        return Err("no `paths` object".into());
-    }
-    Ok(Page { spec: &spec }.render())
-}
-
-/// HTML-escapes text (element content and attribute values).
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Inline markdown of the spec's descriptions: `code` and [text](link) (the link text only:
-/// the spec's links are relative to docs/, which the stack does not serve).
-fn inline(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(i) = rest.find(['`', '[']) {
-        out.push_str(&esc(&rest[..i]));
-        let tail = &rest[i..];
-        if let Some(code) = tail.strip_prefix('`')
-            && let Some(end) = code.find('`')
-        {
-            let _ = write!(out, "<code>{}</code>", esc(&code[..end]));
-            rest = &code[end + 1..];
-            continue;
-        }
-        if let Some(link) = tail.strip_prefix('[')
-            && let Some(end) = link.find("](")
-            && let Some(close) = link[end..].find(')')
-        {
-            out.push_str(&esc(&link[..end]));
-            rest = &link[end + close + 1..];
-            continue;
-        }
-        out.push_str(&esc(&tail[..1]));
-        rest = &tail[1..];
-    }
-    out.push_str(&esc(rest));
-    out
-}
-
-/// Block markdown: paragraphs (blank-line separated) and `- ` lists (continuation lines indented).
-fn markdown(s: &str) -> String {
-    let mut out = String::new();
-    for block in s.split("\n\n").map(str::trim).filter(|b| !b.is_empty()) {
-        if block.starts_with("- ") {
-            let mut items: Vec<String> = Vec::new();
-            let mut head = String::new();
-            for line in block.lines() {
-                if let Some(item) = line.strip_prefix("- ") {
-                    items.push(item.trim().to_owned());
-                } else if let Some(last) = items.last_mut() {
-                    last.push(' ');
-                    last.push_str(line.trim());
-                } else {
-                    head.push_str(line.trim());
-                    head.push(' ');
-                }
-            }
-            if !head.is_empty() {
-                let _ = write!(out, "<p>{}</p>", inline(head.trim()));
-            }
-            out.push_str("<ul>");
-            for i in items {
-                let _ = write!(out, "<li>{}</li>", inline(&i));
-            }
-            out.push_str("</ul>");
-        } else {
-            // A paragraph that ends in a list ("Conventions ...:\n- a\n- b").
-            match block.find("\n- ") {
-                Some(at) => {
-                    let _ = write!(out, "<p>{}</p>", inline(&block[..at].replace('\n', " ")));
-                    out.push_str(&markdown(&block[at + 1..]));
-                }
-                None => {
-                    let _ = write!(out, "<p>{}</p>", inline(&block.replace('\n', " ")));
-                }
-            }
-        }
-    }
-    out
-}
 
 fn ref_name(r: &str) -> &str {
     r.rsplit('/').next().unwrap_or(r)
@@ -153,12 +35,12 @@ fn pointer<'v>(root: &'v Value, p: &str) -> Option<&'v Value> {
     })
 }
 
-fn key(k: &Value) -> &str {
+pub(super) fn key(k: &Value) -> &str {
     k.as_str().unwrap_or("?")
 }
 
-struct Page<'a> {
-    spec: &'a Value,
+pub(super) struct Page<'a> {
+    pub(super) spec: &'a Value,
 }
 
 impl<'a> Page<'a> {
@@ -490,7 +372,7 @@ impl<'a> Page<'a> {
         out.push_str("</section>");
     }
 
-    fn render(&self) -> String {
+    pub(super) fn render(&self) -> String {
         let spec = self.spec;
         let title = pointer(spec, "/info/title")
             .and_then(Value::as_str)
@@ -612,61 +494,3 @@ section{border:1px solid #e3e6ea;border-radius:6px;padding:12px 16px;margin:14px
 .local{font-size:12px;font-weight:normal;background:#fff3cd;color:#7a5a00;border-radius:4px;padding:1px 6px}\
 .summary{font-weight:600;margin:4px 0}.note{color:#667;font-size:13px;margin:4px 0}.facts{color:#667;font-size:13px}\
 .s2{color:#2f7d32}.s4{color:#b26a00}.s5{color:#c62828}.toc td{border:none;padding:2px 8px}";
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renders_every_path_and_operation_of_the_contract() {
-        let html = render(OPENAPI_YAML).expect("docs/openapi.yaml renders");
-        let spec: Value = serde_norway::from_str(OPENAPI_YAML).unwrap();
-        for (path, item) in spec["paths"].as_mapping().unwrap() {
-            let path = key(path);
-            assert!(
-                html.contains(&format!("<code>{}</code>", esc(path))),
-                "{path}"
-            );
-            for (method, op) in item.as_mapping().unwrap() {
-                if let Some(id) = op.get("operationId").and_then(Value::as_str) {
-                    assert!(
-                        html.contains(&format!("id=\"op-{id}\"")),
-                        "{method:?} {path}"
-                    );
-                }
-            }
-        }
-        for name in spec["components"]["schemas"].as_mapping().unwrap().keys() {
-            let name = key(name);
-            assert!(html.contains(&format!("id=\"schema-{name}\"")), "{name}");
-        }
-        // In the document's order: /health first, /sales second.
-        let (health, sales) = (
-            html.find("id=\"op-getHealth\"").unwrap(),
-            html.find("id=\"op-createSale\"").unwrap(),
-        );
-        assert!(health < sales);
-        // Error codes of a response that refines the Error schema.
-        assert!(html.contains("<code>idempotency_key_reused</code>"));
-        // Self-contained: no scripts, no external assets.
-        assert!(!html.contains("<script"));
-        assert!(!html.contains("src="));
-        assert!(!html.contains("<link"));
-    }
-
-    #[test]
-    fn escapes_and_inline_markdown() {
-        assert_eq!(
-            inline("a `<b>` [api.md](api.md) & c"),
-            "a <code>&lt;b&gt;</code> api.md &amp; c"
-        );
-        assert_eq!(inline("unclosed ` and [x"), "unclosed ` and [x");
-        let md = markdown("Intro:\n- one\n  two\n- three\n\nNext");
-        assert_eq!(
-            md,
-            "<p>Intro:</p><ul><li>one two</li><li>three</li></ul><p>Next</p>"
-        );
-        assert!(render("paths: 3").is_err());
-        assert!(render("not: [valid").is_err());
-    }
-}
