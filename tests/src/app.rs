@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering;
 
 use inventory::store::DynStore;
 
-use crate::faults::{Expect, check_invariants};
+use crate::faults::{Expect, ScriptedFactory, check_invariants};
 use crate::{Client, Db, Options, Stack};
 
 /// The local stack, its data directory and a client.
@@ -75,6 +75,13 @@ impl TestApp {
     /// stand-in.
     pub async fn check(&self, e: &Expect<'_>) -> Vec<String> {
         check_invariants(self.store(), self.factory_batches(), e).await
+    }
+
+    /// [`check_invariants`] on this stack's database, batches counted by a [`ScriptedFactory`]
+    /// the stack was pointed at (`factory_url`).
+    pub async fn check_with(&self, factory: &ScriptedFactory, e: &Expect<'_>) -> Vec<String> {
+        let batches = factory.batches.load(Ordering::SeqCst);
+        check_invariants(self.store(), Some(batches), e).await
     }
 
     /// Stops the stack (capture flushed, tasks ended). The returned guard keeps the data dir

@@ -481,7 +481,7 @@ async fn every_request_is_captured_once_without_pii() {
     let c = &stack.client;
     let mut sent = Vec::new();
     for round in 0..3 {
-        mixed_round(&c, round, &mut sent).await;
+        mixed_round(c, round, &mut sent).await;
         // Let an age flush happen between rounds, so there are several objects.
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

@@ -133,7 +133,7 @@ async fn a_stock_outs_correlation_id_is_on_the_lines_of_every_stage() {
     let s = TestApp::spawn(Db::Sqlite).await;
     let c = &s.client;
     let cid = format!("obs-{}", uuid::Uuid::new_v4().simple());
-    let id = stock_out(&c, "cruller", &cid).await;
+    let id = stock_out(c, "cruller", &cid).await;
     c.wait_status(&id, "fulfilled").await;
     // The callback's request line is written after its response is sent.
     let lines = eventually(WAIT, || async {
@@ -214,7 +214,7 @@ async fn b_metrics_are_valid_embedded_metric_format() {
     })
     .await;
     let c = &s.client;
-    let id = stock_out(&c, "bismarck", "obs-metrics").await;
+    let id = stock_out(c, "bismarck", "obs-metrics").await;
     eventually(WAIT, || async {
         (s.shared()
             .sim
@@ -225,7 +225,7 @@ async fn b_metrics_are_valid_embedded_metric_format() {
     })
     .await
     .expect("a failed factory call");
-    set_factory_down(&c, false).await;
+    set_factory_down(c, false).await;
     c.wait_status(&id, "fulfilled").await;
     let lines = metric_lines();
     assert!(!lines.is_empty(), "no metrics were written");
@@ -284,16 +284,16 @@ async fn c_dlq_alarm_fires_within_seconds_and_clears_after_redrive(db: Db) {
     .await;
     let c = &s.client;
     let cid = format!("obs-dlq-{}", uuid::Uuid::new_v4().simple());
-    let id = stock_out(&c, "jelly", &cid).await;
+    let id = stock_out(c, "jelly", &cid).await;
     eventually(WAIT, || async {
         (s.shared().dlq.depth() == 1).then_some(())
     })
     .await
     .expect("the message reaches the DLQ");
-    let took = wait_alarm(&c, "FactoryOrdersDLQNotEmpty", "ALARM").await;
+    let took = wait_alarm(c, "FactoryOrdersDLQNotEmpty", "ALARM").await;
     assert!(took < Duration::from_secs(3), "DLQ alarm took {took:?}");
-    assert_eq!(state(&alarms(&c).await, "FactoryOrderFailed"), "ALARM");
-    let a = alarms(&c).await;
+    assert_eq!(state(&alarms(c).await, "FactoryOrderFailed"), "ALARM");
+    let a = alarms(c).await;
     let dlq_alarm = a
         .iter()
         .find(|a| a["name"] == "FactoryOrdersDLQNotEmpty")
@@ -325,16 +325,16 @@ async fn c_dlq_alarm_fires_within_seconds_and_clears_after_redrive(db: Db) {
         "{failed}"
     );
     // The factory comes back; the operator redrives.
-    set_factory_down(&c, false).await;
-    let r = post(&c, "/ops/dlq/redrive").await;
+    set_factory_down(c, false).await;
+    let r = post(c, "/ops/dlq/redrive").await;
     assert_eq!(r.body["moved"], 1, "{}", r.body);
     c.wait_status(&id, "fulfilled").await;
-    let took = wait_alarm(&c, "FactoryOrdersDLQNotEmpty", "OK").await;
+    let took = wait_alarm(c, "FactoryOrdersDLQNotEmpty", "OK").await;
     assert!(
         took < Duration::from_secs(3),
         "DLQ alarm cleared after {took:?}"
     );
-    wait_alarm(&c, "FactoryOrderFailed", "OK").await;
+    wait_alarm(c, "FactoryOrderFailed", "OK").await;
     eventually(WAIT, || async {
         log_lines()
             .iter()
@@ -375,30 +375,30 @@ async fn d_operator_retry_and_sku_history(db: Db) {
     })
     .await;
     let c = &s.client;
-    let id = stock_out(&c, "cronut", "obs-retry").await;
+    let id = stock_out(c, "cronut", "obs-retry").await;
     c.wait_status(&id, "failed").await;
-    wait_alarm(&c, "FactoryOrderFailed", "ALARM").await;
+    wait_alarm(c, "FactoryOrderFailed", "ALARM").await;
     // The factory is back; the operator retries the failed order (its message stays in the DLQ).
-    set_factory_down(&c, false).await;
-    let r = post(&c, &format!("/ops/factory-orders/{id}/retry")).await;
+    set_factory_down(c, false).await;
+    let r = post(c, &format!("/ops/factory-orders/{id}/retry")).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["previous_status"], "failed");
     assert_eq!(r.body["correlation_id"], "obs-retry");
     c.wait_status(&id, "fulfilled").await;
-    wait_alarm(&c, "FactoryOrderFailed", "OK").await;
+    wait_alarm(c, "FactoryOrderFailed", "OK").await;
     // A fulfilled order cannot be retried; an unknown one is 404; a bad id 400.
-    let r = post(&c, &format!("/ops/factory-orders/{id}/retry")).await;
+    let r = post(c, &format!("/ops/factory-orders/{id}/retry")).await;
     assert_eq!(
         (r.status, r.body["error"].as_str()),
         (409, Some("conflict"))
     );
     let r = post(
-        &c,
+        c,
         "/ops/factory-orders/00000000-0000-4000-8000-000000000000/retry",
     )
     .await;
     assert_eq!(r.status, 404);
-    let r = post(&c, "/ops/factory-orders/nope/retry").await;
+    let r = post(c, "/ops/factory-orders/nope/retry").await;
     assert_eq!(r.status, 400);
     // The SKU's story.
     let h = c.get("/ops/skus/cronut/history").await;
@@ -425,7 +425,7 @@ async fn d_operator_retry_and_sku_history(db: Db) {
     assert_eq!(c.get("/ops/skus/bad%20sku/history").await.status, 400);
     // Stuck orders: requested and not completed.
     s.shared().hold_completions.send_replace(true);
-    let id2 = stock_out(&c, "old-fashioned", "obs-stuck").await;
+    let id2 = stock_out(c, "old-fashioned", "obs-stuck").await;
     c.wait_status(&id2, "requested").await;
     let stuck = c
         .get("/ops/factory-orders?status=stuck&older_than_secs=0")
@@ -457,21 +457,21 @@ async fn e_queue_age_alarm_fires_while_stock_outs_wait_and_clears() {
     })
     .await;
     let c = &s.client;
-    let id = stock_out(&c, "beignet", "obs-age").await;
-    let took = wait_alarm(&c, "FactoryOrdersQueueAge", "ALARM").await;
+    let id = stock_out(c, "beignet", "obs-age").await;
+    let took = wait_alarm(c, "FactoryOrdersQueueAge", "ALARM").await;
     assert!(
         took < Duration::from_secs(5),
         "queue age alarm took {took:?}"
     );
-    let a = alarms(&c).await;
+    let a = alarms(c).await;
     let age = a
         .iter()
         .find(|a| a["name"] == "FactoryOrdersQueueAge")
         .unwrap();
     assert_eq!(age["aws_alarm"], "FactoryOrdersAgeAlarm");
     assert_eq!(state(&a, "FactoryOrdersDLQNotEmpty"), "OK");
-    set_factory_down(&c, false).await;
+    set_factory_down(c, false).await;
     c.wait_status(&id, "fulfilled").await;
-    wait_alarm(&c, "FactoryOrdersQueueAge", "OK").await;
+    wait_alarm(c, "FactoryOrdersQueueAge", "OK").await;
     s.stop().await;
 }

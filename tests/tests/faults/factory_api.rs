@@ -1,10 +1,8 @@
 //! Faults: the Factory API misbehaves.
 
-use super::{GLAZED_ONE_ORDER, SUITE, settles_at};
+use super::{GLAZED_NO_BATCH, GLAZED_ONE_ORDER, SUITE, settles_at};
 use inventory::sim::KnobsPatch;
-use pipeline_tests::faults::{
-    Accepted, Expect, Record, ScriptedFactory, Step, WAIT, check_invariants,
-};
+use pipeline_tests::faults::{Accepted, Expect, Record, ScriptedFactory, Step, WAIT};
 use pipeline_tests::{Db, TestApp, eventually};
 use serde_json::json;
 use std::sync::Arc;
@@ -162,14 +160,7 @@ async fn factory_429_is_retried_with_the_same_idempotency_key() {
         "429 counted as transient: redelivered after the visibility timeout, 3 calls all with \
          Idempotency-Key = order id, accepted on the 3rd, fulfilled, nothing in the DLQ",
     );
-    rec.held(
-        check_invariants(
-            app.store(),
-            Some(f.batches.load(Ordering::SeqCst)),
-            &GLAZED_ONE_ORDER,
-        )
-        .await,
-    );
+    rec.held(app.check_with(&f, &GLAZED_ONE_ORDER).await);
     app.stop().await;
 }
 
@@ -209,19 +200,7 @@ async fn factory_429_forever_ends_in_the_dlq() {
         "3 calls (= maxReceiveCount), order failed with last_error naming 429, DLQ + \
          FactoryOrderFailed alarm",
     );
-    rec.held(
-        check_invariants(
-            app.store(),
-            Some(f.batches.load(Ordering::SeqCst)),
-            &Expect {
-                initial: &[("glazed", 2)],
-                orders: &[("glazed", 1)],
-                batches: Some(0),
-                ..Default::default()
-            },
-        )
-        .await,
-    );
+    rec.held(app.check_with(&f, &GLAZED_NO_BATCH).await);
     app.stop().await;
 }
 
@@ -265,14 +244,7 @@ async fn flapping_factory_and_a_lost_acceptance_make_one_batch() {
          once, nothing in the DLQ",
         keys.len()
     ));
-    rec.held(
-        check_invariants(
-            app.store(),
-            Some(f.batches.load(Ordering::SeqCst)),
-            &GLAZED_ONE_ORDER,
-        )
-        .await,
-    );
+    rec.held(app.check_with(&f, &GLAZED_ONE_ORDER).await);
     app.stop().await;
 }
 

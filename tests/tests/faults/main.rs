@@ -46,6 +46,14 @@ const GLAZED_ONE_ORDER: Expect<'static> = Expect {
     batches: Some(1),
 };
 
+/// The invariants after one stock-out of `glazed` (stock 2) that the factory never made.
+const GLAZED_NO_BATCH: Expect<'static> = Expect {
+    initial: &[("glazed", 2)],
+    accepted: None,
+    orders: &[("glazed", 1)],
+    batches: Some(0),
+};
+
 /// Waits until `counter` reaches `want`, then checks it does not go past it.
 async fn settles_at(counter: &AtomicU64, want: u64, what: &str) {
     eventually(WAIT, || async {
