@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The reliability suite, all of it, then docs/reliability.md regenerated from its results:
-#   tests/tests/faults.rs   faults injected into the running pipeline (MariaDB crash, factory
+#   tests/tests/faults/     faults injected into the running pipeline (MariaDB crash, factory
 #                           timeouts/500/429/flapping, duplicates, out-of-order, poison, crashes)
 #   tests/tests/hostile.rs  hostile HTTP corpus over raw TCP
 #   tests/tests/props.rs    proptest: request parsing and SQS decoding

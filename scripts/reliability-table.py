@@ -23,7 +23,7 @@ import re
 import sys
 
 SUITES = [
-    ("faults", "Faults injected into the running pipeline", "tests/tests/faults.rs"),
+    ("faults", "Faults injected into the running pipeline", "tests/tests/faults"),
     ("hostile", "Hostile HTTP input", "tests/tests/hostile.rs"),
     ("props", "Property-based parsing tests (proptest)", "tests/tests/props.rs"),
     ("hygiene", "Secret hygiene", "tests/tests/hygiene.rs"),

@@ -16,7 +16,12 @@ use std::time::{Duration, Instant};
 pub use devstack::{Options, Stack};
 pub use inventory;
 
+pub mod app;
+mod client;
 pub mod faults;
+
+pub use app::TestApp;
+pub use client::{Client, Reply};
 
 /// Runs `async fn $name(db: Db)` once per database: `mod $name { fn sqlite(); fn mysql(); }`,
 /// on a multi-thread runtime (4 workers, or `workers = N`).
@@ -179,80 +184,6 @@ pub async fn stack(db: Db, dir: &Path, tweak: impl FnOnce(&mut Options)) -> Stac
     }
     tweak(&mut opts);
     Stack::start(opts).await.expect("devstack starts")
-}
-
-/// A small HTTP client for the tests.
-pub struct Client {
-    pub base: String,
-    pub http: reqwest::Client,
-    pub admin: String,
-}
-
-pub struct Reply {
-    pub status: u16,
-    pub body: serde_json::Value,
-    pub headers: reqwest::header::HeaderMap,
-}
-
-impl Client {
-    pub fn new(stack: &Stack) -> Self {
-        Client {
-            base: stack.base_url.clone(),
-            http: reqwest::Client::builder()
-                .pool_max_idle_per_host(128)
-                .build()
-                .expect("client"),
-            admin: stack.admin_token.clone(),
-        }
-    }
-
-    pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
-        let res = req.send().await.expect("request sent");
-        let status = res.status().as_u16();
-        let headers = res.headers().clone();
-        let text = res.text().await.expect("body");
-        let body = serde_json::from_str(&text)
-            .unwrap_or_else(|_| panic!("status {status}: body is not JSON: {text:?}"));
-        Reply {
-            status,
-            body,
-            headers,
-        }
-    }
-
-    pub async fn get(&self, path: &str) -> Reply {
-        self.send(self.http.get(format!("{}{path}", self.base)))
-            .await
-    }
-
-    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> Reply {
-        self.send(
-            self.http
-                .post(format!("{}{path}", self.base))
-                .header("content-type", "application/json")
-                .body(body.to_string()),
-        )
-        .await
-    }
-
-    pub async fn sell(&self, sku: &str, quantity: i64) -> Reply {
-        self.post_json(
-            "/sales",
-            serde_json::json!({"sku": sku, "quantity": quantity}),
-        )
-        .await
-    }
-
-    pub async fn put_product(&self, sku: &str, body: serde_json::Value) -> Reply {
-        self.send(
-            self.http
-                .put(format!("{}/admin/inventory/{sku}", self.base))
-                .header("authorization", format!("Bearer {}", self.admin))
-                .header("content-type", "application/json")
-                .body(body.to_string()),
-        )
-        .await
-    }
 }
 
 /// Polls `f` until it returns Some or `timeout` passes.

@@ -6,7 +6,7 @@
 
 use futures::StreamExt;
 use inventory::capture::{CaptureRecord, CaptureSink, KinesisCapture, SCHEMA_VERSION};
-use pipeline_tests::{Client, Db, stack};
+use pipeline_tests::{Client, Db, TestApp};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
@@ -470,27 +470,27 @@ async fn mixed_round(c: &Client, round: usize, out: &mut Vec<Sent>) {
 /// none of the personal data the requests carried.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_request_is_captured_once_without_pii() {
-    let dir = tempfile::tempdir().unwrap();
-    let stack = stack(Db::Sqlite, dir.path(), |o| {
+    let stack = TestApp::spawn_with(Db::Sqlite, |o| {
         o.capture_buffer_ms = 150;
         // The 409s open factory orders: keep the factory's completion callbacks (requests of
         // their own, and restocks that would turn a 409 into a 201) out of this test.
         o.factory_delay_ms = 600_000;
     })
     .await;
-    let data_dir = stack.data_dir.clone();
-    let c = Client::new(&stack);
+    let data_dir = stack.stack.data_dir.clone();
+    let c = &stack.client;
     let mut sent = Vec::new();
     for round in 0..3 {
-        mixed_round(&c, round, &mut sent).await;
+        mixed_round(c, round, &mut sent).await;
         // Let an age flush happen between rounds, so there are several objects.
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     // Objects appear while the stack runs (seconds after a request, like Firehose).
     let (early, _) = read_bucket(&data_dir);
     assert!(!early.is_empty(), "nothing flushed by age while running");
-    assert_eq!((stack.shared.capture_failures)(), 0);
-    stack.stop().await;
+    assert_eq!((stack.shared().capture_failures)(), 0);
+    // The guard keeps the data dir: the bucket is read after the stop.
+    let _dir = stack.stop().await;
 
     let (records, text) = read_bucket(&data_dir);
     assert!(
@@ -592,15 +592,15 @@ async fn capture_failures_are_counted_and_alarmed() {
 
     // `<data-dir>/bucket` is a file: no object can be written.
     std::fs::write(dir.path().join("bucket"), b"not a directory").unwrap();
-    let stack = stack(Db::Sqlite, dir.path(), |o| o.capture_buffer_ms = 100).await;
-    let c = Client::new(&stack);
+    let stack = TestApp::spawn_in(Db::Sqlite, dir, |o| o.capture_buffer_ms = 100).await;
+    let c = &stack.client;
     assert_eq!(
         c.get("/health").await.status,
         200,
         "capture never fails a request"
     );
     let alarm = pipeline_tests::eventually(Duration::from_secs(10), || async {
-        let alarms = stack.evaluate_alarms().await;
+        let alarms = stack.stack.evaluate_alarms().await;
         alarms
             .into_iter()
             .find(|a| a.name == "CaptureFailures" && a.state == "ALARM")
@@ -735,10 +735,9 @@ async fn figures() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
-    let dir = tempfile::tempdir().unwrap();
-    let stack = stack(Db::Sqlite, dir.path(), |o| o.capture_buffer_ms = 1000).await;
-    let data_dir = stack.data_dir.clone();
-    let c = Client::new(&stack);
+    let stack = TestApp::spawn_with(Db::Sqlite, |o| o.capture_buffer_ms = 1000).await;
+    let data_dir = stack.stack.data_dir.clone();
+    let c = &stack.client;
     let started = Instant::now();
     let statuses: Vec<u16> = futures::stream::iter(0..requests)
         .map(|i| {
@@ -758,8 +757,8 @@ async fn figures() {
         .await;
     let served = started.elapsed();
     assert!(statuses.iter().all(|s| *s == 200));
-    let failures = (stack.shared.capture_failures)();
-    stack.stop().await;
+    let failures = (stack.shared().capture_failures)();
+    let _dir = stack.stop().await;
     let flushed = started.elapsed();
     let (records, _) = read_bucket(&data_dir);
     let lost = requests as i64 - records.len() as i64;

@@ -4,7 +4,7 @@
 //! a dropped connection — and must change nothing.
 
 use pipeline_tests::faults::{RawReply, Record, check_invariants, raw_http};
-use pipeline_tests::{Client, Db, stack};
+use pipeline_tests::{Db, TestApp};
 use serde_json::json;
 
 const SUITE: &str = "hostile";
@@ -701,9 +701,8 @@ async fn hostile_corpus(db: Db) {
         "Hostile HTTP corpus over raw TCP: malformed JSON, wrong types, missing/unknown/duplicate fields, zero/negative/huge quantities, 1-3 MiB bodies, invalid UTF-8, SQL injection and traversal SKUs in body and path, odd percent-encoding, wrong methods, wrong content types, huge headers",
     )
     .db(db);
-    let dir = tempfile::tempdir().unwrap();
-    let s = stack(db, dir.path(), |_| {}).await;
-    let c = Client::new(&s);
+    let s = TestApp::spawn(db).await;
+    let c = &s.client;
     let r = c
         .put_product("glazed", json!({"stock": 50, "reorder_point": 5}))
         .await;
@@ -713,7 +712,7 @@ async fn hostile_corpus(db: Db) {
     let mut tally = std::collections::BTreeMap::<String, usize>::new();
     let mut groups = std::collections::BTreeMap::<&str, usize>::new();
     for case in &cases {
-        let reply = raw_http(s.addr, &case.raw).await;
+        let reply = raw_http(s.stack.addr, &case.raw).await;
         *groups.entry(case.group).or_default() += 1;
         match judge(case, &reply) {
             Ok(seen) => *tally.entry(seen).or_default() += 1,
@@ -722,7 +721,7 @@ async fn hostile_corpus(db: Db) {
     }
     // The correlation id is adopted only when well formed.
     let r = raw_http(
-        s.addr,
+        s.stack.addr,
         &request(
             "POST",
             b"/sales",
@@ -735,7 +734,7 @@ async fn hostile_corpus(db: Db) {
     let echoed = r.header("x-correlation-id").unwrap_or_default().len();
     assert!((1..=128).contains(&echoed), "echoed id of {echoed} chars");
     // HEAD gets no body; only the status is checked.
-    let head = raw_http(s.addr, &request("HEAD", b"/sales", &[], b""))
+    let head = raw_http(s.stack.addr, &request("HEAD", b"/sales", &[], b""))
         .await
         .expect("answer to HEAD");
     assert_eq!(head.status, 405);
@@ -765,7 +764,7 @@ async fn hostile_corpus(db: Db) {
     let inv = c.get("/inventory").await.body;
     assert_eq!(inv["products"].as_array().unwrap().len(), 1, "{inv}");
     assert_eq!(inv["products"][0]["stock"], 50);
-    assert_eq!((s.shared.capture_failures)(), 0);
+    assert_eq!((s.shared().capture_failures)(), 0);
     rec.saw("no 5xx, no dropped connection, an 8 KiB correlation id was replaced; still serving, nothing written");
     rec.held(
         check_invariants(
@@ -803,8 +802,7 @@ async fn invalid_utf8_body_is_invalid_json() {
         "JSON bodies whose strings hold invalid UTF-8 (0xff, overlong, surrogate, truncated)",
     )
     .on("sqlite");
-    let dir = tempfile::tempdir().unwrap();
-    let s = stack(Db::Sqlite, dir.path(), |_| {}).await;
+    let s = TestApp::spawn(Db::Sqlite).await;
     let mut seen = Vec::new();
     for b in [
         &b"{\"sku\":\"gl\xffazed\",\"quantity\":1}"[..],
@@ -812,7 +810,7 @@ async fn invalid_utf8_body_is_invalid_json() {
         &b"{\"sku\":\"\xed\xa0\x80\",\"quantity\":1}"[..],
         &b"{\"sku\":\"\xe2\x82\",\"quantity\":1}"[..],
     ] {
-        let r = raw_http(s.addr, &request("POST", b"/sales", &[JSON], b))
+        let r = raw_http(s.stack.addr, &request("POST", b"/sales", &[JSON], b))
             .await
             .expect("answer");
         let body = r.json().expect("JSON error body");

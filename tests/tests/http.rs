@@ -2,7 +2,7 @@
 //! the local stack (the same handler the Lambda functions run), on SQLite and MariaDB.
 
 use pipeline_tests::both;
-use pipeline_tests::{Client, Db, stack};
+use pipeline_tests::{Db, TestApp};
 use serde_json::json;
 
 fn assert_error(r: &pipeline_tests::Reply, status: u16, code: &str) {
@@ -16,10 +16,9 @@ fn assert_error(r: &pipeline_tests::Reply, status: u16, code: &str) {
 }
 
 async fn sales_contract(db: Db) {
-    let dir = tempfile::tempdir().unwrap();
     // The factory never completes during this test: the open order stays open.
-    let s = stack(db, dir.path(), |o| o.factory_delay_ms = 600_000).await;
-    let c = Client::new(&s);
+    let s = TestApp::spawn_with(db, |o| o.factory_delay_ms = 600_000).await;
+    let c = &s.client;
     let r = c
         .put_product("glazed", json!({"stock": 3, "reorder_quantity": 12}))
         .await;
@@ -235,9 +234,8 @@ both!(sales_contract, workers = 2);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_requires_the_token() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = stack(Db::Sqlite, dir.path(), |_| {}).await;
-    let c = Client::new(&s);
+    let s = TestApp::spawn(Db::Sqlite).await;
+    let c = &s.client;
     let put = |auth: Option<&str>, body: serde_json::Value| {
         let mut rb = c
             .http
@@ -330,9 +328,8 @@ async fn admin_requires_the_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_endpoint_validates_and_limits() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = stack(Db::Sqlite, dir.path(), |_| {}).await;
-    let c = Client::new(&s);
+    let s = TestApp::spawn(Db::Sqlite).await;
+    let c = &s.client;
     let r = c
         .post_json(
             "/events",

@@ -8,8 +8,8 @@
 
 use inventory::factory::CallbackSigner;
 use inventory::sim::KnobsPatch;
-use pipeline_tests::faults::{Record, wait_status};
-use pipeline_tests::{Client, Db, eventually, stack};
+use pipeline_tests::faults::Record;
+use pipeline_tests::{Db, TestApp, eventually};
 use serde_json::json;
 use std::io::Read;
 use std::path::Path;
@@ -94,9 +94,8 @@ async fn secrets_never_reach_logs_or_captured_data() {
     .on("sqlite");
     let admin = format!("adm-{}", uuid::Uuid::new_v4().simple());
     let secret = format!("cbs-{}", uuid::Uuid::new_v4().simple());
-    let dir = tempfile::tempdir().unwrap();
     let (a2, s2) = (admin.clone(), secret.clone());
-    let s = stack(Db::Sqlite, dir.path(), move |o| {
+    let s = TestApp::spawn_with(Db::Sqlite, move |o| {
         o.admin_token = a2;
         o.callback_secret = Some(s2);
         o.factory_delay_ms = 50;
@@ -104,7 +103,7 @@ async fn secrets_never_reach_logs_or_captured_data() {
         o.capture_buffer_ms = 100;
     })
     .await;
-    let c = Client::new(&s);
+    let c = &s.client;
     let signer = CallbackSigner::new(&secret);
 
     // Admin: right, wrong, and the real token sent where it is not needed.
@@ -139,20 +138,20 @@ async fn secrets_never_reach_logs_or_captured_data() {
     assert_eq!(r.status, 201);
     let a = r.body["factory_order"]["id"].as_str().unwrap().to_owned();
     assert_eq!(c.sell("glazed", 1).await.status, 409);
-    wait_status(&c, &a, "fulfilled").await;
+    c.wait_status(&a, "fulfilled").await;
 
     // Stock-out B: published by the relay (topic down at the sale), the factory times out, then
     // answers 500, then accepts.
-    s.shared.topic.down.store(true, Ordering::SeqCst);
-    s.shared.hold_completions.send_replace(true);
-    s.shared.sim.set(KnobsPatch {
+    s.shared().topic.down.store(true, Ordering::SeqCst);
+    s.shared().hold_completions.send_replace(true);
+    s.shared().sim.set(KnobsPatch {
         latency_ms: Some(600),
         ..Default::default()
     });
     let r = c.sell("maple", 2).await;
     let b = r.body["factory_order"]["id"].as_str().unwrap().to_owned();
-    s.shared.topic.down.store(false, Ordering::SeqCst);
-    let requests = || s.shared.sim.requests.load(Ordering::SeqCst);
+    s.shared().topic.down.store(false, Ordering::SeqCst);
+    let requests = || s.shared().sim.requests.load(Ordering::SeqCst);
     let before = requests();
     eventually(Duration::from_secs(20), || async {
         let o = s.store().factory_order(&b).await.unwrap().unwrap();
@@ -162,7 +161,7 @@ async fn secrets_never_reach_logs_or_captured_data() {
     })
     .await
     .expect("a timed-out factory call");
-    s.shared.sim.set(KnobsPatch {
+    s.shared().sim.set(KnobsPatch {
         latency_ms: Some(0),
         failure_rate: Some(1.0),
         ..Default::default()
@@ -172,11 +171,11 @@ async fn secrets_never_reach_logs_or_captured_data() {
     })
     .await
     .expect("a failed factory call");
-    s.shared.sim.set(KnobsPatch {
+    s.shared().sim.set(KnobsPatch {
         failure_rate: Some(0.0),
         ..Default::default()
     });
-    wait_status(&c, &b, "requested").await;
+    c.wait_status(&b, "requested").await;
 
     // A forged completion of A carrying B's genuine token; then A's own, replayed.
     let done = json!({"MessageAttributeProductId": "glazed", "MessageAttributeProductCnt": 20});
@@ -200,16 +199,17 @@ async fn secrets_never_reach_logs_or_captured_data() {
         (r.status, r.body["restocked"].as_bool()),
         (200, Some(false))
     );
-    s.shared.hold_completions.send_replace(false);
-    wait_status(&c, &b, "fulfilled").await;
+    s.shared().hold_completions.send_replace(false);
+    c.wait_status(&b, "fulfilled").await;
     assert_eq!(
         c.post_json("/events", json!({"type": "page_view", "sku": "glazed"}))
             .await
             .status,
         202
     );
-    let data_dir = s.data_dir.clone();
-    s.stop().await;
+    let data_dir = s.stack.data_dir.clone();
+    // The guard keeps the data dir: it is scanned after the stop.
+    let _dir = s.stop().await;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let secrets = [

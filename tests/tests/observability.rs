@@ -6,7 +6,7 @@
 //! into a shared buffer, so the lines read back are exactly what a function writes to stdout.
 
 use pipeline_tests::both;
-use pipeline_tests::{Client, Db, eventually, stack};
+use pipeline_tests::{Client, Db, TestApp, eventually};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -64,21 +64,6 @@ fn metric_lines() -> Vec<Value> {
         );
     }
     all.clone()
-}
-
-async fn order(c: &Client, id: &str) -> Value {
-    let r = c.get(&format!("/factory-orders/{id}")).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.body
-}
-
-async fn wait_status(c: &Client, id: &str, want: &str) -> Value {
-    eventually(WAIT, || async {
-        let o = order(c, id).await;
-        (o["status"] == want).then_some(o)
-    })
-    .await
-    .unwrap_or_else(|| panic!("order {id} never reached {want}"))
 }
 
 /// Sells the whole stock of a fresh SKU with a correlation id; returns the order id.
@@ -145,12 +130,11 @@ async fn set_factory_down(c: &Client, down: bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stock_outs_correlation_id_is_on_the_lines_of_every_stage() {
     log_lines();
-    let dir = tempfile::tempdir().unwrap();
-    let s = stack(Db::Sqlite, dir.path(), |_| {}).await;
-    let c = Client::new(&s);
+    let s = TestApp::spawn(Db::Sqlite).await;
+    let c = &s.client;
     let cid = format!("obs-{}", uuid::Uuid::new_v4().simple());
-    let id = stock_out(&c, "cruller", &cid).await;
-    wait_status(&c, &id, "fulfilled").await;
+    let id = stock_out(c, "cruller", &cid).await;
+    c.wait_status(&id, "fulfilled").await;
     // The callback's request line is written after its response is sent.
     let lines = eventually(WAIT, || async {
         let lines: Vec<Value> = log_lines()
@@ -224,16 +208,15 @@ async fn a_stock_outs_correlation_id_is_on_the_lines_of_every_stage() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn b_metrics_are_valid_embedded_metric_format() {
     log_lines();
-    let dir = tempfile::tempdir().unwrap();
-    let s = stack(Db::Sqlite, dir.path(), |o| {
+    let s = TestApp::spawn_with(Db::Sqlite, |o| {
         o.factory_down = true;
         o.max_receive_count = 50;
     })
     .await;
-    let c = Client::new(&s);
-    let id = stock_out(&c, "bismarck", "obs-metrics").await;
+    let c = &s.client;
+    let id = stock_out(c, "bismarck", "obs-metrics").await;
     eventually(WAIT, || async {
-        (s.shared
+        (s.shared()
             .sim
             .requests
             .load(std::sync::atomic::Ordering::SeqCst)
@@ -242,8 +225,8 @@ async fn b_metrics_are_valid_embedded_metric_format() {
     })
     .await
     .expect("a failed factory call");
-    set_factory_down(&c, false).await;
-    wait_status(&c, &id, "fulfilled").await;
+    set_factory_down(c, false).await;
+    c.wait_status(&id, "fulfilled").await;
     let lines = metric_lines();
     assert!(!lines.is_empty(), "no metrics were written");
     let units: std::collections::HashMap<&str, &str> =
@@ -294,22 +277,23 @@ async fn b_metrics_are_valid_embedded_metric_format() {
 
 async fn c_dlq_alarm_fires_within_seconds_and_clears_after_redrive(db: Db) {
     log_lines();
-    let dir = tempfile::tempdir().unwrap();
-    let s = stack(db, dir.path(), |o| {
+    let s = TestApp::spawn_with(db, |o| {
         o.factory_down = true;
         o.max_receive_count = 3;
     })
     .await;
-    let c = Client::new(&s);
+    let c = &s.client;
     let cid = format!("obs-dlq-{}", uuid::Uuid::new_v4().simple());
-    let id = stock_out(&c, "jelly", &cid).await;
-    eventually(WAIT, || async { (s.shared.dlq.depth() == 1).then_some(()) })
-        .await
-        .expect("the message reaches the DLQ");
-    let took = wait_alarm(&c, "FactoryOrdersDLQNotEmpty", "ALARM").await;
+    let id = stock_out(c, "jelly", &cid).await;
+    eventually(WAIT, || async {
+        (s.shared().dlq.depth() == 1).then_some(())
+    })
+    .await
+    .expect("the message reaches the DLQ");
+    let took = wait_alarm(c, "FactoryOrdersDLQNotEmpty", "ALARM").await;
     assert!(took < Duration::from_secs(3), "DLQ alarm took {took:?}");
-    assert_eq!(state(&alarms(&c).await, "FactoryOrderFailed"), "ALARM");
-    let a = alarms(&c).await;
+    assert_eq!(state(&alarms(c).await, "FactoryOrderFailed"), "ALARM");
+    let a = alarms(c).await;
     let dlq_alarm = a
         .iter()
         .find(|a| a["name"] == "FactoryOrdersDLQNotEmpty")
@@ -341,16 +325,16 @@ async fn c_dlq_alarm_fires_within_seconds_and_clears_after_redrive(db: Db) {
         "{failed}"
     );
     // The factory comes back; the operator redrives.
-    set_factory_down(&c, false).await;
-    let r = post(&c, "/ops/dlq/redrive").await;
+    set_factory_down(c, false).await;
+    let r = post(c, "/ops/dlq/redrive").await;
     assert_eq!(r.body["moved"], 1, "{}", r.body);
-    wait_status(&c, &id, "fulfilled").await;
-    let took = wait_alarm(&c, "FactoryOrdersDLQNotEmpty", "OK").await;
+    c.wait_status(&id, "fulfilled").await;
+    let took = wait_alarm(c, "FactoryOrdersDLQNotEmpty", "OK").await;
     assert!(
         took < Duration::from_secs(3),
         "DLQ alarm cleared after {took:?}"
     );
-    wait_alarm(&c, "FactoryOrderFailed", "OK").await;
+    wait_alarm(c, "FactoryOrderFailed", "OK").await;
     eventually(WAIT, || async {
         log_lines()
             .iter()
@@ -385,37 +369,36 @@ both!(c_dlq_alarm_fires_within_seconds_and_clears_after_redrive);
 
 async fn d_operator_retry_and_sku_history(db: Db) {
     log_lines();
-    let dir = tempfile::tempdir().unwrap();
-    let s = stack(db, dir.path(), |o| {
+    let s = TestApp::spawn_with(db, |o| {
         o.factory_down = true;
         o.max_receive_count = 2;
     })
     .await;
-    let c = Client::new(&s);
-    let id = stock_out(&c, "cronut", "obs-retry").await;
-    wait_status(&c, &id, "failed").await;
-    wait_alarm(&c, "FactoryOrderFailed", "ALARM").await;
+    let c = &s.client;
+    let id = stock_out(c, "cronut", "obs-retry").await;
+    c.wait_status(&id, "failed").await;
+    wait_alarm(c, "FactoryOrderFailed", "ALARM").await;
     // The factory is back; the operator retries the failed order (its message stays in the DLQ).
-    set_factory_down(&c, false).await;
-    let r = post(&c, &format!("/ops/factory-orders/{id}/retry")).await;
+    set_factory_down(c, false).await;
+    let r = post(c, &format!("/ops/factory-orders/{id}/retry")).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["previous_status"], "failed");
     assert_eq!(r.body["correlation_id"], "obs-retry");
-    wait_status(&c, &id, "fulfilled").await;
-    wait_alarm(&c, "FactoryOrderFailed", "OK").await;
+    c.wait_status(&id, "fulfilled").await;
+    wait_alarm(c, "FactoryOrderFailed", "OK").await;
     // A fulfilled order cannot be retried; an unknown one is 404; a bad id 400.
-    let r = post(&c, &format!("/ops/factory-orders/{id}/retry")).await;
+    let r = post(c, &format!("/ops/factory-orders/{id}/retry")).await;
     assert_eq!(
         (r.status, r.body["error"].as_str()),
         (409, Some("conflict"))
     );
     let r = post(
-        &c,
+        c,
         "/ops/factory-orders/00000000-0000-4000-8000-000000000000/retry",
     )
     .await;
     assert_eq!(r.status, 404);
-    let r = post(&c, "/ops/factory-orders/nope/retry").await;
+    let r = post(c, "/ops/factory-orders/nope/retry").await;
     assert_eq!(r.status, 400);
     // The SKU's story.
     let h = c.get("/ops/skus/cronut/history").await;
@@ -441,9 +424,9 @@ async fn d_operator_retry_and_sku_history(db: Db) {
     assert_eq!(c.get("/ops/skus/no-such-sku/history").await.status, 404);
     assert_eq!(c.get("/ops/skus/bad%20sku/history").await.status, 400);
     // Stuck orders: requested and not completed.
-    s.shared.hold_completions.send_replace(true);
-    let id2 = stock_out(&c, "old-fashioned", "obs-stuck").await;
-    wait_status(&c, &id2, "requested").await;
+    s.shared().hold_completions.send_replace(true);
+    let id2 = stock_out(c, "old-fashioned", "obs-stuck").await;
+    c.wait_status(&id2, "requested").await;
     let stuck = c
         .get("/ops/factory-orders?status=stuck&older_than_secs=0")
         .await
@@ -458,8 +441,8 @@ async fn d_operator_retry_and_sku_history(db: Db) {
     );
     let r = c.get("/ops/factory-orders?status=lost").await;
     assert_eq!(r.status, 400);
-    s.shared.hold_completions.send_replace(false);
-    wait_status(&c, &id2, "fulfilled").await;
+    s.shared().hold_completions.send_replace(false);
+    c.wait_status(&id2, "fulfilled").await;
     s.stop().await;
 }
 both!(d_operator_retry_and_sku_history);
@@ -467,29 +450,28 @@ both!(d_operator_retry_and_sku_history);
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn e_queue_age_alarm_fires_while_stock_outs_wait_and_clears() {
     log_lines();
-    let dir = tempfile::tempdir().unwrap();
-    let s = stack(Db::Sqlite, dir.path(), |o| {
+    let s = TestApp::spawn_with(Db::Sqlite, |o| {
         o.factory_down = true;
         o.max_receive_count = 1000;
         o.queue_age_alarm_secs = 1;
     })
     .await;
-    let c = Client::new(&s);
-    let id = stock_out(&c, "beignet", "obs-age").await;
-    let took = wait_alarm(&c, "FactoryOrdersQueueAge", "ALARM").await;
+    let c = &s.client;
+    let id = stock_out(c, "beignet", "obs-age").await;
+    let took = wait_alarm(c, "FactoryOrdersQueueAge", "ALARM").await;
     assert!(
         took < Duration::from_secs(5),
         "queue age alarm took {took:?}"
     );
-    let a = alarms(&c).await;
+    let a = alarms(c).await;
     let age = a
         .iter()
         .find(|a| a["name"] == "FactoryOrdersQueueAge")
         .unwrap();
     assert_eq!(age["aws_alarm"], "FactoryOrdersAgeAlarm");
     assert_eq!(state(&a, "FactoryOrdersDLQNotEmpty"), "OK");
-    set_factory_down(&c, false).await;
-    wait_status(&c, &id, "fulfilled").await;
-    wait_alarm(&c, "FactoryOrdersQueueAge", "OK").await;
+    set_factory_down(c, false).await;
+    c.wait_status(&id, "fulfilled").await;
+    wait_alarm(c, "FactoryOrdersQueueAge", "OK").await;
     s.stop().await;
 }

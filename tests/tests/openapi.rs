@@ -11,7 +11,7 @@
 use inventory::api::{ApiError, ROUTES, match_route};
 use inventory::domain::ValidationError;
 use inventory::factory::CallbackSigner;
-use pipeline_tests::{Client, Db, stack};
+use pipeline_tests::{Db, TestApp};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -532,11 +532,10 @@ fn dechunk(mut s: &str) -> String {
 async fn real_responses_are_declared_by_the_spec() {
     let spec = spec();
     let ops = operations(&spec);
-    let dir = tempfile::tempdir().expect("tempdir");
     // The factory stand-in is down, so the order opened below stays open for the callbacks.
-    let stack = stack(Db::Sqlite, dir.path(), |o| o.factory_down = true).await;
-    let client = Client::new(&stack);
-    let admin = format!("Bearer {}", stack.admin_token);
+    let stack = TestApp::spawn_with(Db::Sqlite, |o| o.factory_down = true).await;
+    let client = &stack.client;
+    let admin = format!("Bearer {}", stack.stack.admin_token);
     let signer = CallbackSigner::new("test-callback-secret");
     let sku = "oa-glazed";
     let r = client
@@ -689,7 +688,7 @@ async fn real_responses_are_declared_by_the_spec() {
     let mut problems = Vec::new();
     let mut covered: BTreeMap<(String, String), BTreeSet<u16>> = BTreeMap::new();
     for p in &probes {
-        let (status, headers, body) = send_raw(stack.addr, p).await;
+        let (status, headers, body) = send_raw(stack.stack.addr, p).await;
         let what = format!("{} ({} {})", p.label, p.method, p.path);
         if status != p.expect {
             problems.push(format!(
@@ -758,7 +757,7 @@ async fn real_responses_are_declared_by_the_spec() {
         .filter_map(Value::as_str)
         .collect();
     let nf = send_raw(
-        stack.addr,
+        stack.stack.addr,
         &probe("unknown path", "GET", "", "/no-such-route", 404),
     )
     .await;
@@ -766,7 +765,7 @@ async fn real_responses_are_declared_by_the_spec() {
     assert_eq!(nf.2["error"], "not_found");
     assert!(codes.contains("not_found") && nf.1.contains_key("x-correlation-id"));
     let na = send_raw(
-        stack.addr,
+        stack.stack.addr,
         &probe("wrong method", "DELETE", "", "/sales", 405),
     )
     .await;
@@ -793,9 +792,8 @@ async fn real_responses_are_declared_by_the_spec() {
 /// self-contained (no scripts, no external assets).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_stack_serves_the_contract_and_its_reference_page() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = stack(Db::Sqlite, dir.path(), |_| {}).await;
-    let c = Client::new(&s);
+    let s = TestApp::spawn(Db::Sqlite).await;
+    let c = &s.client;
     let file =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.yaml"))
             .unwrap();

@@ -4,7 +4,7 @@
 use inventory::domain::OrderStatus;
 use inventory::factory::CallbackSigner;
 use pipeline_tests::both;
-use pipeline_tests::{Client, Db, Stack, assert_ledger, eventually, stack};
+use pipeline_tests::{Db, TestApp, assert_ledger, eventually};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -12,44 +12,11 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-async fn order_status(c: &Client, id: &str) -> (String, serde_json::Value) {
-    let r = c.get(&format!("/factory-orders/{id}")).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    (
-        r.body["status"].as_str().unwrap_or_default().to_owned(),
-        r.body,
-    )
-}
-
-async fn wait_status(c: &Client, id: &str, want: &str) -> serde_json::Value {
-    eventually(WAIT, || async {
-        let (s, body) = order_status(c, id).await;
-        (s == want).then_some(body)
-    })
-    .await
-    .unwrap_or_else(|| panic!("order {id} never reached {want}"))
-}
-
-/// Sells the whole stock of `sku` to open a factory order; returns its id.
-async fn stock_out(c: &Client, sku: &str, stock: i64) -> String {
-    let r = c
-        .put_product(sku, json!({"stock": stock, "reorder_quantity": 20}))
-        .await;
-    assert!(r.status == 201 || r.status == 200);
-    let r = c.sell(sku, stock).await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    r.body["factory_order"]["id"]
-        .as_str()
-        .expect("a stock-out opens an order")
-        .to_owned()
-}
-
 async fn flash_sale(db: Db) {
-    let dir = tempfile::tempdir().unwrap();
-    let s = stack(db, dir.path(), |o| o.factory_delay_ms = 100).await;
+    let s = TestApp::spawn_with(db, |o| o.factory_delay_ms = 100).await;
     // The factory finishes the batch only after the sale (so "exactly the stock" is exact).
-    s.shared.hold_completions.send_replace(true);
-    let c = Arc::new(Client::new(&s));
+    s.shared().hold_completions.send_replace(true);
+    let c = s.client.clone();
     c.put_product("hot", json!({"stock": 50, "reorder_quantity": 50}))
         .await;
     let attempts = Arc::new(AtomicI64::new(500));
@@ -83,11 +50,11 @@ async fn flash_sale(db: Db) {
     assert_eq!(ok + refused, 500);
     assert_eq!(orders.len(), 1, "exactly one factory order: {orders:?}");
     let order = orders.into_iter().next().unwrap();
-    wait_status(&c, &order, "requested").await;
-    s.shared.hold_completions.send_replace(false);
-    wait_status(&c, &order, "fulfilled").await;
+    c.wait_status(&order, "requested").await;
+    s.shared().hold_completions.send_replace(false);
+    c.wait_status(&order, "fulfilled").await;
     assert_eq!(
-        s.shared.sim.batches.load(Ordering::SeqCst),
+        s.shared().sim.batches.load(Ordering::SeqCst),
         1,
         "the factory made one batch"
     );
@@ -100,34 +67,33 @@ async fn flash_sale(db: Db) {
 both!(flash_sale);
 
 async fn factory_down_then_back(db: Db) {
-    let dir = tempfile::tempdir().unwrap();
-    let s = stack(db, dir.path(), |o| {
+    let s = TestApp::spawn_with(db, |o| {
         o.factory_down = true;
         o.max_receive_count = 50;
     })
     .await;
-    let c = Client::new(&s);
-    let id = stock_out(&c, "glazed", 3).await;
+    let c = &s.client;
+    let id = c.stock_out("glazed", 3, 20).await;
     // Several failed deliveries while the factory is down; the order stays open.
     eventually(WAIT, || async {
-        (s.shared.sim.requests.load(Ordering::SeqCst) >= 3).then_some(())
+        (s.shared().sim.requests.load(Ordering::SeqCst) >= 3).then_some(())
     })
     .await
     .expect("retried while down");
-    let (st, body) = order_status(&c, &id).await;
+    let (st, body) = c.order_status(&id).await;
     assert_eq!(st, "pending");
     assert!(body["attempts"].as_i64().unwrap() >= 2, "{body}");
     assert!(
         body["last_error"].as_str().unwrap().contains("503"),
         "{body}"
     );
-    s.shared.sim.set(inventory::sim::KnobsPatch {
+    s.shared().sim.set(inventory::sim::KnobsPatch {
         down: Some(false),
         ..Default::default()
     });
-    wait_status(&c, &id, "fulfilled").await;
+    c.wait_status(&id, "fulfilled").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(s.shared.sim.batches.load(Ordering::SeqCst), 1);
+    assert_eq!(s.shared().sim.batches.load(Ordering::SeqCst), 1);
     assert_eq!(
         c.get("/inventory/glazed").await.body["stock"],
         20,
@@ -139,18 +105,19 @@ async fn factory_down_then_back(db: Db) {
 both!(factory_down_then_back);
 
 async fn failing_factory_ends_in_dlq_then_redrive_recovers(db: Db) {
-    let dir = tempfile::tempdir().unwrap();
-    let s = stack(db, dir.path(), |o| {
+    let s = TestApp::spawn_with(db, |o| {
         o.factory_down = true;
         o.max_receive_count = 3;
     })
     .await;
-    let c = Client::new(&s);
-    let id = stock_out(&c, "glazed", 2).await;
-    eventually(WAIT, || async { (s.shared.dlq.depth() == 1).then_some(()) })
-        .await
-        .expect("message reaches the DLQ after maxReceiveCount");
-    let (st, body) = order_status(&c, &id).await;
+    let c = &s.client;
+    let id = c.stock_out("glazed", 2, 20).await;
+    eventually(WAIT, || async {
+        (s.shared().dlq.depth() == 1).then_some(())
+    })
+    .await
+    .expect("message reaches the DLQ after maxReceiveCount");
+    let (st, body) = c.order_status(&id).await;
     assert_eq!(st, "failed", "{body}");
     assert_eq!(body["attempts"], 3);
     let alarms = c.get("/ops/alarms").await.body;
@@ -173,7 +140,7 @@ async fn failing_factory_ends_in_dlq_then_redrive_recovers(db: Db) {
         "{reason}"
     );
     // The factory comes back; an operator redrives the DLQ: the order is fulfilled once.
-    s.shared.sim.set(inventory::sim::KnobsPatch {
+    s.shared().sim.set(inventory::sim::KnobsPatch {
         down: Some(false),
         ..Default::default()
     });
@@ -181,7 +148,7 @@ async fn failing_factory_ends_in_dlq_then_redrive_recovers(db: Db) {
         .send(c.http.post(format!("{}/ops/dlq/redrive", c.base)))
         .await;
     assert_eq!(r.body["moved"], 1);
-    wait_status(&c, &id, "fulfilled").await;
+    c.wait_status(&id, "fulfilled").await;
     let alarms = c.get("/ops/alarms").await.body;
     assert!(
         alarms["alarms"]
@@ -198,19 +165,22 @@ both!(failing_factory_ends_in_dlq_then_redrive_recovers);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn poison_messages_go_to_the_dlq_without_blocking_the_batch() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = stack(Db::Sqlite, dir.path(), |o| o.max_receive_count = 2).await;
-    let c = Client::new(&s);
+    let s = TestApp::spawn_with(Db::Sqlite, |o| o.max_receive_count = 2).await;
+    let c = &s.client;
     for body in ["not json", "{\"schema_version\":9}", "{}"] {
-        s.shared.queue.send(body.to_owned(), Default::default());
+        s.shared().queue.send(body.to_owned(), Default::default());
     }
     let unknown = json!({"schema_version":1,"event_id":"e","factory_order_id":"00000000-0000-4000-8000-000000000000","sku":"x","quantity":1,"correlation_id":"c","occurred_at":0});
-    s.shared.queue.send(unknown.to_string(), Default::default());
-    let id = stock_out(&c, "glazed", 2).await;
-    wait_status(&c, &id, "fulfilled").await;
-    eventually(WAIT, || async { (s.shared.dlq.depth() == 4).then_some(()) })
-        .await
-        .expect("all four poison messages in the DLQ");
+    s.shared()
+        .queue
+        .send(unknown.to_string(), Default::default());
+    let id = c.stock_out("glazed", 2, 20).await;
+    c.wait_status(&id, "fulfilled").await;
+    eventually(WAIT, || async {
+        (s.shared().dlq.depth() == 4).then_some(())
+    })
+    .await
+    .expect("all four poison messages in the DLQ");
     let dlq = c.get("/ops/dlq").await.body;
     let reasons: Vec<String> = dlq["messages"]
         .as_array()
@@ -230,61 +200,59 @@ async fn poison_messages_go_to_the_dlq_without_blocking_the_batch() {
         reasons.iter().any(|r| r.contains("unknown factory order")),
         "{reasons:?}"
     );
-    assert_eq!(s.shared.queue.depth(), 0);
+    assert_eq!(s.shared().queue.depth(), 0);
     s.stop().await;
 }
 
 async fn duplicate_deliveries_have_one_effect(db: Db) {
-    let dir = tempfile::tempdir().unwrap();
-    let s = stack(db, dir.path(), |o| o.factory_delay_ms = 400).await;
-    let c = Client::new(&s);
+    let s = TestApp::spawn_with(db, |o| o.factory_delay_ms = 400).await;
+    let c = &s.client;
     // Take the message the pipeline would deliver and deliver it three more times.
-    s.shared.topic.down.store(true, Ordering::SeqCst);
-    let id = stock_out(&c, "glazed", 2).await;
+    s.shared().topic.down.store(true, Ordering::SeqCst);
+    let id = c.stock_out("glazed", 2, 20).await;
     let outbox = s.store().unpublished(i64::MAX, 10).await.unwrap();
     assert_eq!(outbox.len(), 1);
     let attrs: std::collections::HashMap<String, String> =
         [("event_id".to_owned(), outbox[0].id.clone())].into();
     for _ in 0..3 {
-        s.shared
+        s.shared()
             .queue
             .send(outbox[0].payload.clone(), attrs.clone());
     }
-    s.shared.topic.down.store(false, Ordering::SeqCst);
-    wait_status(&c, &id, "fulfilled").await;
+    s.shared().topic.down.store(false, Ordering::SeqCst);
+    c.wait_status(&id, "fulfilled").await;
     tokio::time::sleep(Duration::from_millis(1500)).await; // let the relay's copy arrive too
     assert_eq!(
-        s.shared.sim.batches.load(Ordering::SeqCst),
+        s.shared().sim.batches.load(Ordering::SeqCst),
         1,
         "one batch at the factory"
     );
     assert_eq!(
-        s.shared.sim.completions.load(Ordering::SeqCst),
+        s.shared().sim.completions.load(Ordering::SeqCst),
         1,
         "one completion"
     );
     let l = assert_ledger(s.store(), &[("glazed", 2)]).await;
     assert_eq!(l[0].restocked, 20, "restocked once");
     // A late, out-of-order copy after fulfilment is acknowledged and ignored.
-    s.shared.queue.send(outbox[0].payload.clone(), attrs);
+    s.shared().queue.send(outbox[0].payload.clone(), attrs);
     eventually(WAIT, || async {
-        (s.shared.queue.depth() == 0).then_some(())
+        (s.shared().queue.depth() == 0).then_some(())
     })
     .await
     .unwrap();
-    assert_eq!(s.shared.sim.batches.load(Ordering::SeqCst), 1);
-    assert_eq!(s.shared.dlq.depth(), 0);
+    assert_eq!(s.shared().sim.batches.load(Ordering::SeqCst), 1);
+    assert_eq!(s.shared().dlq.depth(), 0);
     s.stop().await;
 }
 both!(duplicate_deliveries_have_one_effect);
 
 async fn forged_tampered_and_replayed_callbacks_change_nothing(db: Db) {
-    let dir = tempfile::tempdir().unwrap();
-    let s = stack(db, dir.path(), |o| o.factory_delay_ms = 100_000).await;
-    let c = Client::new(&s);
-    let a = stock_out(&c, "glazed", 2).await;
-    let b = stock_out(&c, "maple", 2).await;
-    wait_status(&c, &a, "requested").await;
+    let s = TestApp::spawn_with(db, |o| o.factory_delay_ms = 100_000).await;
+    let c = &s.client;
+    let a = c.stock_out("glazed", 2, 20).await;
+    let b = c.stock_out("maple", 2, 20).await;
+    c.wait_status(&a, "requested").await;
     let good = CallbackSigner::new("test-callback-secret");
     let forger = CallbackSigner::new("guessed-secret");
     let body = |sku: &str, n: i64| json!({"MessageGroupId": a, "MessageAttributeProductId": sku, "MessageAttributeProductCnt": n, "MessageAttributeFactoryId": "f", "MessageAttributeRequester": "r"});
@@ -356,31 +324,26 @@ async fn forged_tampered_and_replayed_callbacks_change_nothing(db: Db) {
         assert_eq!(r.body["factory_order"]["status"], "fulfilled");
     }
     assert_eq!(c.get("/inventory/glazed").await.body["stock"], 20);
-    assert_eq!(
-        order_status(&c, &b).await.0,
-        "requested",
-        "order b untouched"
-    );
+    assert_eq!(c.order_status(&b).await.0, "requested", "order b untouched");
     assert_ledger(s.store(), &[("glazed", 2), ("maple", 2)]).await;
     s.stop().await;
 }
 both!(forged_tampered_and_replayed_callbacks_change_nothing);
 
 async fn crash_between_commit_and_publish_is_recovered_by_the_relay(db: Db) {
-    let dir = tempfile::tempdir().unwrap();
-    let s = stack(db, dir.path(), |_| {}).await;
-    let c = Client::new(&s);
+    let s = TestApp::spawn(db).await;
+    let c = &s.client;
     // The publish after commit fails (as if the process died right after the commit).
-    s.shared.topic.down.store(true, Ordering::SeqCst);
-    let id = stock_out(&c, "glazed", 2).await;
+    s.shared().topic.down.store(true, Ordering::SeqCst);
+    let id = c.stock_out("glazed", 2, 20).await;
     assert_eq!(
         s.store().unpublished(i64::MAX, 10).await.unwrap().len(),
         1,
         "left in the outbox"
     );
-    assert_eq!(s.shared.queue.depth(), 0, "nothing was published");
-    s.shared.topic.down.store(false, Ordering::SeqCst);
-    wait_status(&c, &id, "fulfilled").await;
+    assert_eq!(s.shared().queue.depth(), 0, "nothing was published");
+    s.shared().topic.down.store(false, Ordering::SeqCst);
+    c.wait_status(&id, "fulfilled").await;
     assert!(
         s.store()
             .unpublished(i64::MAX, 10)
@@ -396,16 +359,15 @@ both!(crash_between_commit_and_publish_is_recovered_by_the_relay);
 /// Stock-out with no completion: the relay re-sends (same idempotency key), then fails it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stuck_order_is_resent_then_failed_and_alarmed() {
-    let dir = tempfile::tempdir().unwrap();
-    let s: Stack = stack(Db::Sqlite, dir.path(), |o| {
+    let s = TestApp::spawn_with(Db::Sqlite, |o| {
         o.factory_delay_ms = 10_000_000; // the factory never completes
         o.order_deadline_secs = 1;
         o.max_order_attempts = 2;
     })
     .await;
-    let c = Client::new(&s);
-    let id = stock_out(&c, "glazed", 2).await;
-    let body = wait_status(&c, &id, "failed").await;
+    let c = &s.client;
+    let id = c.stock_out("glazed", 2, 20).await;
+    let body = c.wait_status(&id, "failed").await;
     assert_eq!(body["attempts"], 2, "{body}");
     let notes: Vec<&str> = body["transitions"]
         .as_array()
@@ -415,13 +377,13 @@ async fn stuck_order_is_resent_then_failed_and_alarmed() {
         .collect();
     assert!(notes.iter().any(|n| n.contains("re-sending")), "{notes:?}");
     assert_eq!(
-        s.shared.sim.batches.load(Ordering::SeqCst),
+        s.shared().sim.batches.load(Ordering::SeqCst),
         1,
         "same idempotency key: one batch"
     );
     let o = s.store().factory_order(&id).await.unwrap().unwrap();
     assert_eq!(o.status, OrderStatus::Failed);
-    let alarms = s.evaluate_alarms().await;
+    let alarms = s.stack.evaluate_alarms().await;
     assert!(
         alarms
             .iter()
