@@ -16,9 +16,13 @@ use sqlx::{AssertSqlSafe, Connection, MySqlConnection};
 
 /// What the functions do with the app's tables, and nothing more. Checked against the SQL in
 /// lambdas/inventory/src/store/: every statement is a SELECT (some `LOCK IN SHARE MODE`), an
-/// INSERT (`INSERT … SELECT`) or an UPDATE; nothing deletes a row, locks tables, creates
-/// temporary tables or calls a routine. A future DELETE needs its privilege added here.
+/// INSERT (`INSERT … SELECT`) or an UPDATE; nothing deletes a row, locks tables or creates
+/// temporary tables. A future DELETE needs its privilege added here.
 pub const APP_PRIVILEGES: &str = "SELECT, INSERT, UPDATE";
+
+/// The stored procedures the functions call (EXECUTE only; they run with their definer's
+/// rights): the one-round-trip sale.
+pub const APP_PROCEDURES: &[&str] = &["donut_sell"];
 
 /// sqlx's bookkeeping table: written only by `migrate`, so the application user gets nothing on it.
 pub const MIGRATIONS_TABLE: &str = "_sqlx_migrations";
@@ -166,6 +170,15 @@ pub async fn ensure(
             .execute(&mut *conn)
             .await
             .map_err(|e| format!("application user: GRANT on {database}.{table}: {e}"))?;
+    }
+    for procedure in APP_PROCEDURES {
+        let sql = format!("GRANT EXECUTE ON PROCEDURE `{database}`.`{procedure}` TO {account}");
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| {
+                format!("application user: GRANT EXECUTE on {database}.{procedure}: {e}")
+            })?;
     }
     Ok(tables)
 }

@@ -1,7 +1,8 @@
 //! MySQL adapter (Amazon RDS for MySQL 8 in production; MariaDB 10.6+ in tests).
 
+use super::rows::OrderRefRow;
 use super::{PoolSettings, SaleOutcome, Sales, Schema, StoreError};
-use crate::domain::{Sale, SaleRequest, new_id, now_millis};
+use crate::domain::{Sale, SaleRequest, StockOutEvent, new_id, now_millis};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use std::future::Future;
 use std::str::FromStr;
@@ -57,7 +58,8 @@ pub struct MySqlStore {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/mysql");
 
-/// The hot statement of a sale: one conditional decrement that also returns, through
+/// The sale as two statements in a client-driven transaction, before `donut_sell` (kept as the
+/// benchmark's single-row raw baseline, not used by the store): one conditional decrement that also returns, through
 /// `LAST_INSERT_ID(expr)` (carried back in the OK packet, no extra round trip), the new stock
 /// shifted left by one with the "at or below the reorder point" flag in the low bit.
 /// The `WHERE stock >= ?` makes overselling impossible; the CHECK constraint backs it up.
@@ -177,60 +179,66 @@ impl Sales for MySqlStore {
     }
 }
 
-/// Stores the stock a keyed sale left (only a keyed sale can be replayed, so only it needs it).
-async fn set_remaining(
-    tx: &mut sqlx::Transaction<'static, Db>,
-    id: &str,
-    remaining: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE sales SET remaining_stock = ? WHERE id = ?")
-        .bind(remaining)
-        .bind(id)
-        .execute(&mut **tx)
-        .await
-        .map(|_| ())
+/// What `donut_sell` answers (migrations/mysql/20261202000001_sell_procedure.sql).
+#[derive(sqlx::FromRow)]
+struct SellRow {
+    outcome: String,
+    remaining: Option<i64>,
+    order_id: Option<String>,
+    order_status: Option<String>,
+    order_quantity: Option<i64>,
+    opened: i64,
 }
 
 impl MySqlStore {
+    /// One round trip: the stored procedure inserts the sale, decrements, opens the factory
+    /// order and its outbox event when needed, and commits, all on the server. A reused key
+    /// (replay) and a refusal answer without having changed anything and take their own
+    /// (rare) paths.
     async fn sell_once(&self, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
         let now = now_millis();
         let id = new_id();
+        let order_id = new_id();
+        let event_id = new_id();
         let q = req.quantity.get();
-        let mut tx = self.pool.begin().await?;
-        // The sale row first: the hot product row is then locked for one round trip (the
-        // UPDATE) plus the commit, instead of two.
-        if !sales::insert_sale(&mut tx, &id, req, None, now).await? {
-            tx.rollback().await?;
-            return self.replay(req).await;
-        }
-        let res = sqlx::query(SELL_SQL)
-            .bind(q)
-            .bind(q)
-            .bind(now)
+        let row: SellRow = sqlx::query_as("CALL donut_sell(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(&id)
             .bind(req.sku.as_str())
             .bind(q)
-            .execute(&mut *tx)
+            .bind(req.idempotency_key.as_deref())
+            .bind(req.idempotency_key.as_ref().map(|_| req.fingerprint()))
+            .bind(&req.correlation_id)
+            .bind(now)
+            .bind(&order_id)
+            .bind(&event_id)
+            .fetch_one(&self.pool)
             .await?;
-        if res.rows_affected() != 1 {
-            tx.rollback().await?;
-            return self.refuse(req).await;
-        }
-        let packed = res.last_insert_id();
-        let remaining = i64::try_from(packed >> 1)
-            .map_err(|_| StoreError::Corrupt(format!("packed stock {packed}").into()))?;
-        let reorder = packed & 1 == 1;
-        let (factory_order, event) = if reorder {
-            let (order, event) =
-                sales::ensure_open_order(&mut tx, req.sku.as_str(), &req.correlation_id, now)
-                    .await?;
-            (Some(order), event)
-        } else {
-            (None, None)
+        let remaining = match (row.outcome.as_str(), row.remaining) {
+            ("replay", _) => return self.replay(req).await,
+            ("refused", _) => return self.refuse(req).await,
+            ("sold", Some(remaining)) => remaining,
+            (other, remaining) => {
+                return Err(StoreError::Corrupt(
+                    format!("donut_sell answered {other:?} with remaining {remaining:?}").into(),
+                ));
+            }
         };
-        if req.idempotency_key.is_some() {
-            set_remaining(&mut tx, &id, remaining).await?;
-        }
-        tx.commit().await?;
+        let factory_order = match (row.order_id, row.order_status) {
+            (Some(id), Some(status)) => Some(OrderRefRow { id, status }.into_ref()?),
+            _ => None,
+        };
+        let event = match (&factory_order, row.opened, row.order_quantity) {
+            (Some(order), 1, Some(quantity)) => Some(StockOutEvent {
+                schema_version: StockOutEvent::SCHEMA_VERSION,
+                event_id,
+                factory_order_id: order.id.clone(),
+                sku: req.sku.clone(),
+                quantity,
+                correlation_id: req.correlation_id.clone(),
+                occurred_at: now,
+            }),
+            _ => None,
+        };
         Ok(SaleOutcome::Sold {
             sale: Sale {
                 id,

@@ -1,7 +1,8 @@
 //! SQLite adapter: the embedded default of the local stack (WAL, one writer at a time).
 
+use super::error::is_unique_violation;
 use super::{PoolSettings, SaleOutcome, Sales, Schema, StoreError};
-use crate::domain::{Sale, SaleRequest, new_id, now_millis};
+use crate::domain::{Millis, Sale, SaleRequest, new_id, now_millis};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
 use std::time::Duration;
@@ -93,6 +94,36 @@ impl Schema for SqliteStore {
     }
 }
 
+/// Inserts the sale row (inside the sale's transaction). `Ok(false)` when the idempotency key
+/// is already taken.
+async fn insert_sale(
+    tx: &mut sqlx::Transaction<'static, Db>,
+    id: &str,
+    req: &SaleRequest,
+    remaining: Option<i64>,
+    now: Millis,
+) -> Result<bool, StoreError> {
+    let res = sqlx::query(
+        "INSERT INTO sales (id, sku, quantity, remaining_stock, idempotency_key, request_hash, \
+         correlation_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(req.sku.as_str())
+    .bind(req.quantity.get())
+    .bind(remaining)
+    .bind(req.idempotency_key.as_deref())
+    .bind(req.idempotency_key.as_ref().map(|_| req.fingerprint()))
+    .bind(&req.correlation_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await;
+    match res {
+        Ok(_) => Ok(true),
+        Err(e) if is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 #[async_trait::async_trait]
 impl Sales for SqliteStore {
     async fn sell(&self, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
@@ -117,7 +148,7 @@ impl Sales for SqliteStore {
             }
             return self.refuse(req).await;
         };
-        if !sales::insert_sale(&mut tx, &id, req, Some(remaining), now).await? {
+        if !insert_sale(&mut tx, &id, req, Some(remaining), now).await? {
             tx.rollback().await?;
             return self.replay(req).await;
         }

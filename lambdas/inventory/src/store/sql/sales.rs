@@ -1,4 +1,4 @@
-//! The statements of a sale both databases share: the sale row, idempotent replay, and the
+//! The statements of a sale both databases share: idempotent replay, the refusal, and the
 //! stock-out (the SKU's one open factory order and its outbox event). The hot decrement itself
 //! differs per database and lives in the adapter (`mysql.rs`, `sqlite.rs`). (Compiled once per
 //! database; see `store/mod.rs`.)
@@ -13,36 +13,6 @@ use crate::store::{SaleOutcome, StoreError, stock_out_event};
 use sqlx::Executor;
 
 type Tx = sqlx::Transaction<'static, Db>;
-
-/// Inserts the sale row (inside the sale's transaction). `Ok(false)` when the idempotency key
-/// is already taken.
-pub(super) async fn insert_sale(
-    tx: &mut Tx,
-    id: &str,
-    req: &SaleRequest,
-    remaining: Option<i64>,
-    now: Millis,
-) -> Result<bool, StoreError> {
-    let res = sqlx::query(
-        "INSERT INTO sales (id, sku, quantity, remaining_stock, idempotency_key, request_hash, \
-         correlation_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(id)
-    .bind(req.sku.as_str())
-    .bind(req.quantity.get())
-    .bind(remaining)
-    .bind(req.idempotency_key.as_deref())
-    .bind(req.idempotency_key.as_ref().map(|_| req.fingerprint()))
-    .bind(&req.correlation_id)
-    .bind(now)
-    .execute(&mut **tx)
-    .await;
-    match res {
-        Ok(_) => Ok(true),
-        Err(e) if is_unique_violation(&e) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
 
 pub(super) async fn sale_by_key<'e>(
     ex: impl Executor<'e, Database = Db>,
