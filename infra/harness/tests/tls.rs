@@ -150,7 +150,7 @@ async fn lock_wait_timeout_and_too_many_connections_are_retryable() {
     for stmt in [
         "SET GLOBAL innodb_lock_wait_timeout = 1",
         "CREATE USER 'limited'@'%' IDENTIFIED BY 'limitedPw1'",
-        "GRANT SELECT, INSERT, UPDATE ON donuts.* TO 'limited'@'%'",
+        "GRANT SELECT, INSERT, UPDATE, EXECUTE ON donuts.* TO 'limited'@'%'",
     ] {
         sqlx::raw_sql(sqlx::AssertSqlSafe(stmt))
             .execute(&mut root)
