@@ -311,9 +311,21 @@ async fn round_trip(url: &str, n: usize) -> Result<Lat, Error> {
     Ok(summarise_us(us))
 }
 
+/// Up to three attempts, as the harness's TLS server: `mariadb-install-db` shares the temp dir
+/// with other servers being set up on the machine and fails now and then.
 async fn start(parent: &Path, fsync_us: u64) -> Result<Server, Error> {
-    let parent = parent.to_owned();
-    tokio::task::spawn_blocking(move || Server::start(&parent, fsync_us)).await?
+    let mut last = None;
+    for attempt in 1..=3 {
+        let parent = parent.to_owned();
+        match tokio::task::spawn_blocking(move || Server::start(&parent, fsync_us)).await? {
+            Ok(server) => return Ok(server),
+            Err(e) => {
+                eprintln!("bench: RDS-like mariadbd, start attempt {attempt} failed: {e}");
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| "RDS-like mariadbd did not start".into()))
 }
 
 async fn stop(mut server: Server) {
