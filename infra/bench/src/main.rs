@@ -6,15 +6,17 @@
 //! Logs of the code under test (JSON lines, as on Lambda) go to stdout; progress to stderr.
 
 mod coldstart;
+mod delay_proxy;
 mod flash;
 mod handler_cpu;
 mod pipeline;
 mod plots;
+mod rdslike;
 mod report;
 mod sizes;
 mod stats;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -87,6 +89,26 @@ pub struct Args {
     /// Exit 1 when a figure misses its target (default: report only).
     #[arg(long)]
     pub strict: bool,
+    /// Flash sale: the database configurations to run it on (current, rds-like; see
+    /// docs/rds-like-bench.md and scripts/bench-rds.sh).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "current")]
+    pub db: Vec<DbConfig>,
+    /// RDS-like: added to every fsync/fdatasync of its mariadbd, µs.
+    #[arg(long, default_value_t = 1000)]
+    pub fsync_us: u64,
+    /// RDS-like: added to each direction between the bench and its mariadbd, µs (0.25 ms: one
+    /// way inside an AWS availability zone).
+    #[arg(long, default_value_t = 250)]
+    pub one_way_us: u64,
+}
+
+/// The database a flash sale runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DbConfig {
+    /// The test harness's private mariadbd: binary log off, no network latency.
+    Current,
+    /// Binary log on, sync_binlog=1, durable commits, fsync and round-trip delays.
+    RdsLike,
 }
 
 impl Args {
@@ -202,8 +224,11 @@ async fn main() {
     }
 
     let (binaries, missing) = coldstart::find_binaries(&target_dir);
+    // Only the sections that run the binaries need them (e.g. not `--only flash`).
+    let needs_binaries = args.runs("cold") || args.runs("sizes");
     let mut failures: Vec<String> = missing
         .iter()
+        .filter(|_| needs_binaries)
         .map(|m| format!("no binary for {m} under {}", target_dir.display()))
         .collect();
 
@@ -290,7 +315,7 @@ async fn main() {
         }
     }
 
-    let flash = if args.runs("flash") {
+    let flash = if args.runs("flash") && args.db.contains(&DbConfig::Current) {
         let db = flash::Db::new(pipeline_tests::fresh_mysql_database().await).await;
         let r = flash::run(&db, &flash_cfg, &scratch).await;
         for run in r.runs.iter().filter(|r| !r.check.ok) {
@@ -307,12 +332,42 @@ async fn main() {
         None
     };
 
+    let rds_like = if args.runs("flash") && args.db.contains(&DbConfig::RdsLike) {
+        let settings = rdslike::Settings {
+            fsync_us: args.fsync_us,
+            one_way_us: args.one_way_us,
+            probes: if quick { 50 } else { 500 },
+        };
+        let current = needs_mysql.then(pipeline_tests::mysql_server);
+        match rdslike::run(settings, &flash_cfg, &scratch, current).await {
+            Ok(o) => {
+                for run in o.flash.runs.iter().filter(|r| !r.check.ok) {
+                    failures.push(format!(
+                        "flash (RDS-like) c={} round {} {}: {}",
+                        run.concurrency,
+                        run.round + 1,
+                        run.variant.name(),
+                        run.check.describe()
+                    ));
+                }
+                Some(o)
+            }
+            Err(e) => {
+                failures.push(format!("RDS-like flash sale: {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+
     machine.load_end = report::loadavg();
     let mut rep = report::Report {
         args: &args,
         machine: &machine,
         flash_cfg: &flash_cfg,
         flash: flash.as_ref(),
+        rds_like: rds_like.as_ref(),
         handler_cpu: handler_cpu.as_ref(),
         pipelines: &pipelines,
         cold: &cold,

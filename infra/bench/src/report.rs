@@ -3,7 +3,7 @@
 
 use crate::flash::{self, Variant};
 use crate::stats::{Verdict, fmt_ms, fmt_ratio};
-use crate::{Args, coldstart, handler_cpu, pipeline, sizes};
+use crate::{Args, coldstart, handler_cpu, pipeline, rdslike, sizes};
 use sqlx::Connection;
 use std::fmt::Write;
 use std::path::Path;
@@ -120,6 +120,8 @@ pub struct Report<'a> {
     pub machine: &'a Machine,
     pub flash_cfg: &'a flash::Config,
     pub flash: Option<&'a flash::Report>,
+    /// The flash sale on the RDS-like configuration (`--db rds-like`).
+    pub rds_like: Option<&'a rdslike::Outcome>,
     pub handler_cpu: Option<&'a handler_cpu::Breakdown>,
     pub pipelines: &'a [pipeline::Result],
     pub cold: &'a [coldstart::FunctionResult],
@@ -367,6 +369,9 @@ impl Report<'_> {
             }
         }
         self.flash_details(&mut s);
+        if let Some(o) = self.rds_like {
+            rdslike::render(o, self.flash, &mut s);
+        }
         self.handler_cpu_details(&mut s);
         self.pipeline_details(&mut s);
         self.cold_details(&mut s);
