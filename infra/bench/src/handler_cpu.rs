@@ -7,7 +7,7 @@
 
 use crate::stats::median;
 use async_trait::async_trait;
-use inventory::api::{AdminToken, Api, handle};
+use inventory::api::{AdminToken, Api, App, Function, handle};
 use inventory::capture::{DynCapture, LogLineSink, NoCapture};
 use inventory::domain::{
     FactoryOrder, Millis, OrderStatus, Product, ProductSpec, Sale, SaleRequest, Sku,
@@ -115,21 +115,21 @@ enum Step {
     Handle { capture: bool },
 }
 
-fn api(capture: bool) -> Api {
+fn api(capture: bool) -> App {
     let capture: DynCapture = if capture {
         Arc::new(LogLineSink::default())
     } else {
         Arc::new(NoCapture)
     };
-    Api {
+    App::new(Api {
         service: "sales-api",
+        serves: &[Function::SalesApi],
         store: Arc::new(InstantStore),
         publisher: None,
         admin: Some(AdminToken::new("bench-admin-token")),
         callbacks: None,
         capture,
-        public_routes: true,
-    }
+    })
 }
 
 async fn measure(step: Step, iterations: u64, head: &str, tail: &str) -> f64 {

@@ -17,7 +17,7 @@ use axum::http::{Request as HttpRequest, StatusCode};
 use axum::response::{IntoResponse, Response as AxumResponse};
 use bus::{LocalQueue, LocalTopic};
 use clap::Parser;
-use inventory::api::{AdminToken, Api};
+use inventory::api::{AdminToken, Api, App, Function};
 use inventory::capture::{DynCapture, NoCapture};
 use inventory::domain::{ProductSpec, Sku};
 use inventory::factory::{CallbackSigner, FactoryClient, FactorySettings};
@@ -195,7 +195,7 @@ pub struct AlarmMemory {
 }
 
 pub struct Shared {
-    pub api: Api,
+    pub api: App,
     pub store: DynStore,
     pub sim: Arc<FactorySim>,
     pub queue: Arc<LocalQueue>,
@@ -356,15 +356,15 @@ impl Stack {
             )
         };
 
-        let api = Api {
+        let api = App::new(Api {
             service: "devstack",
+            serves: Function::ALL,
             store: store.clone(),
             publisher: Some(publisher.clone()),
             admin: Some(AdminToken::new(&opts.admin_token)),
             callbacks: Some(signer),
             capture,
-            public_routes: true,
-        };
+        });
         let shared = Arc::new(Shared {
             api,
             store: store.clone(),
@@ -682,7 +682,7 @@ async fn gateway(State(shared): State<Arc<Shared>>, req: HttpRequest<AxumBody>) 
         }
     };
     let lreq = lambda_http::Request::from_parts(parts, body);
-    let res = inventory::api::handle(&shared.api, lreq).await;
+    let res = shared.api.handle(lreq).await;
     let (parts, body) = res.into_parts();
     let body = match body {
         lambda_http::Body::Text(s) => AxumBody::from(s),
