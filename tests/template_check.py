@@ -31,7 +31,8 @@ What is checked
       the queue's maxReceiveCount (same parameter or literal); every SNS -> SQS subscription is raw,
       has a redrive DLQ with an alarm, and queue policies that admit only its topic. Numbers given as
       a Ref to a parameter are checked at its Default and its MinValue/MaxValue bounds.
-  plus routes (docs/api.md vs HttpApi events), pipeline wiring (factory-orderer's Timeout covers
+  plus routes (docs/api.md and the route table inventory::api::ROUTES, which names the function
+  serving each route, vs HttpApi events), pipeline wiring (factory-orderer's Timeout covers
   FACTORY_TIMEOUT_MS + 5 s; FACTORY_URL is factory-sim's Function URL when the sim is deployed, and
   the sim's CALLBACK_BASE_URL is the orderer's) and the alarms the runbook relies on.
   (e) deploy safety: every function that gets database credentials (DB_SECRET_ARN + GetSecretValue
@@ -740,8 +741,31 @@ def check_queues(t: Template, r: Results, receive_count_readers: set[str] | None
                         f"{sid}: queue policy on {qid} admits only its topic (aws:SourceArn)")
 
 
-def check_routes(t: Template, r: Results, doc_routes: dict[str, list[str]]) -> None:
-    r.begin("routes: docs/api.md + docs/configuration.md vs HttpApi events")
+ROUTE_TABLE = Path("lambdas/inventory/src/api/routes.rs")
+
+
+def code_routes(root: Path) -> dict[str, set[str]] | None:
+    """`METHOD /path` -> the binaries serving it, from the one route table (inventory::api::ROUTES):
+    `Route::new("POST", "/sales", Endpoint::Sell, &[SalesApi])` lines, with each function's binary
+    from `Function::binary` (`Function::SalesApi => "sales-api"`). None when the file is absent."""
+    path = root / ROUTE_TABLE
+    if not path.is_file():
+        return None
+    src = strip_rust_comments(path.read_text(encoding="utf-8"))
+    binaries = dict(re.findall(r"Function::(\w+)\s*=>\s*\"([a-z0-9-]+)\"", src))
+    table = re.search(r"const ROUTES\b[^=]*=\s*&\[(.*?)\];", src, flags=re.S)
+    routes: dict[str, set[str]] = {}
+    for method, route_path, functions in re.findall(
+            r'Route::new\(\s*"([A-Z]+)",\s*"([^"]+)",\s*Endpoint::\w+,\s*&\[([^\]]*)\]\s*,?\s*\)',
+            table.group(1) if table else ""):
+        names = [f.strip().removeprefix("Function::") for f in functions.split(",") if f.strip()]
+        routes[f"{method} {route_path}"] = {binaries.get(n, f"<unknown {n}>") for n in names}
+    return routes
+
+
+def check_routes(t: Template, r: Results, doc_routes: dict[str, list[str]],
+                 table: dict[str, set[str]] | None) -> None:
+    r.begin("routes: docs/api.md + docs/configuration.md + inventory::api::ROUTES vs HttpApi events")
     api_md = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
     documented = set()
     for m in re.finditer(r"^\|\s*`(GET|POST|PUT|DELETE|PATCH) (/[^`?\s]*)", api_md, flags=re.M):
@@ -767,7 +791,17 @@ def check_routes(t: Template, r: Results, doc_routes: dict[str, list[str]]) -> N
         for route in routes:
             route = route.split("?")[0]
             if route in deployed:
-                r.check(deployed[route] == binary, f"route {route} is served by {binary}", f"served by {deployed[route]}")
+                r.check(deployed[route] == binary, f"[docs] route {route} is served by {binary}",
+                        f"served by {deployed[route]}")
+    if table is not None:
+        r.check(bool(table), f"[code] {ROUTE_TABLE} declares routes")
+        for route, binaries in sorted(table.items()):
+            if r.check(route in deployed, f"[code] route {route} (inventory::api::ROUTES) is deployed"):
+                r.check(deployed[route] in binaries,
+                        f"[code] route {route} is served by {' or '.join(sorted(binaries))}",
+                        f"the template routes it to {deployed[route]}")
+        for route in sorted(set(deployed) - set(table)):
+            r.check(False, f"[code] route {route} is in inventory::api::ROUTES", "deployed but no function serves it")
     r.check(has_default, "a $default route answers unknown paths (404/405 bodies of docs/api.md)")
 
 
@@ -1397,7 +1431,7 @@ def run_checks(template_path: Path, use_code: bool, verbose: bool) -> int:
     if use_code:
         readers |= {b for b, f in code.items() if "MAX_RECEIVE_COUNT" in f.required | f.optional}
     check_queues(t, r, readers)
-    check_routes(t, r, doc_routes)
+    check_routes(t, r, doc_routes, code_routes(ROOT) if use_code else None)
     check_wiring(t, r)
     check_deploy_safety(t, r, use_code)
     check_least_privilege(t, r)
@@ -1458,6 +1492,18 @@ def _with_variable(data: dict, binary: str, var: str, value) -> dict:
     lid = Template(data).function_by_binary()[binary]
     data["Resources"][lid]["Properties"].setdefault("Environment", {}).setdefault("Variables", {})[var] = value
     return data
+
+
+def _with_route_moved(data: dict, path: str, binary: str) -> dict:
+    t = Template(data)
+    target = data["Resources"][t.function_by_binary()[binary]]["Properties"].setdefault("Events", {})
+    for fn in t.functions().values():
+        events = (fn.get("Properties") or {}).get("Events") or {}
+        for name, ev in list(events.items()):
+            if ev.get("Type") == "HttpApi" and (ev.get("Properties") or {}).get("Path") == path:
+                target[name] = events.pop(name)
+                return data
+    raise AssertionError(f"no HttpApi event for {path}")
 
 
 def _without_dlq_alarm(data: dict) -> dict:
@@ -1604,7 +1650,7 @@ def synthetic_workspace(dest: Path) -> Path:
     import shutil  # noqa: PLC0415
 
     for rel in ("Cargo.toml", "docs/configuration.md", "docs/api.md", "docs/deploy.md", "requirements-tools.txt",
-                "scripts/setup-venv.sh", "lambdas/inventory/src/config.rs"):
+                "scripts/setup-venv.sh", "lambdas/inventory/src/config.rs", str(ROUTE_TABLE)):
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, dest / rel)
     documented, _, _ = docs_contract(ROOT / "docs" / "configuration.md")
@@ -1707,6 +1753,8 @@ def self_test(template_path: Path) -> int:
          ["Auth has the admin and the application secret"]),
         ("an alarm that does not say what to run", _with_bare_alarm_description,
          ["names a donut-ops command", "links a runbook section"]),
+        ("POST /events routed to restock", lambda d: _with_route_moved(d, "/events", "restock"),
+         ["@route POST /events is served by sales-api"]),
         ("factory-sim without CALLBACK_BASE_URL (an open relay)",
          lambda d: _without_variable(d, "factory-sim", "CALLBACK_BASE_URL"),
          ["factory-sim: CALLBACK_BASE_URL (allowed callbacks)"]),

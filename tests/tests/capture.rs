@@ -618,7 +618,7 @@ async fn capture_failures_are_counted_and_alarmed() {
 fn sample_record(i: usize) -> CaptureRecord {
     CaptureRecord {
         schema_version: SCHEMA_VERSION,
-        kind: "api_request".into(),
+        kind: inventory::capture::CaptureKind::ApiRequest,
         request_id: format!("{:032x}", i as u128 * 0x9e37_79b9_7f4a_7c15),
         correlation_id: format!("corr-{i}"),
         timestamp: "2026-11-21T22:07:24.123Z".into(),

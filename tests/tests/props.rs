@@ -5,7 +5,7 @@
 //! - `inventory::orderer::decode` on generated SQS bodies: never panics, anything that is not a
 //!   valid stock-out is `Poison`, and valid events (raw or in an SNS envelope) round-trip.
 
-use inventory::api::{AdminToken, Api, handle};
+use inventory::api::{AdminToken, Api, App, Function, handle};
 use inventory::capture::NoCapture;
 use inventory::domain::{Sku, StockOutEvent};
 use inventory::factory::CallbackSigner;
@@ -24,7 +24,7 @@ const ADMIN: &str = "props-admin-token";
 
 struct Env {
     rt: tokio::runtime::Runtime,
-    api: Api,
+    api: App,
     _dir: tempfile::TempDir,
 }
 
@@ -51,15 +51,15 @@ fn env() -> Env {
         }
         store
     });
-    let api = Api {
+    let api = App::new(Api {
         service: "props",
+        serves: Function::ALL,
         store,
         publisher: None,
         admin: Some(AdminToken::new(ADMIN)),
         callbacks: Some(CallbackSigner::new("props-callback-secret")),
         capture: Arc::new(NoCapture),
-        public_routes: true,
-    };
+    });
     Env { rt, api, _dir: dir }
 }
 
@@ -384,7 +384,7 @@ fn sale_parsing_follows_the_documented_rules() {
             let qty = prop_oneof![1i64..=100, -5i64..=200, any::<i64>()];
             let result = runner.run(&(sku, qty), |(sku, q)| {
                 n.fetch_add(1, Ordering::Relaxed);
-                let before = e.rt.block_on(e.api.store.ledger()).unwrap();
+                let before = e.rt.block_on(e.api.api().store.ledger()).unwrap();
                 let res =
                     e.rt.block_on(handle(&e.api, sale(&json!(sku), &json!(q), None)));
                 let (status, code) = check_response(&res)?;
@@ -400,7 +400,7 @@ fn sale_parsing_follows_the_documented_rules() {
                     (404, "unknown_sku")
                 };
                 prop_assert_eq!((status, code.as_str()), want, "sku {:?} q {}", sku, q);
-                let after = e.rt.block_on(e.api.store.ledger()).unwrap();
+                let after = e.rt.block_on(e.api.api().store.ledger()).unwrap();
                 let sold =
                     |l: &Vec<inventory::store::Ledger>| l.iter().map(|x| x.sold).sum::<i64>();
                 let delta = if status == 201 { q } else { 0 };

@@ -13,7 +13,7 @@
 use crate::stats::{Lat, median, summarise_us};
 use clap::Parser;
 use devstack::{Options, Stack};
-use inventory::api::{AdminToken, Api, handle};
+use inventory::api::{AdminToken, Api, App, Function, handle};
 use inventory::capture::LogLineSink;
 use inventory::domain::{MAX_STOCK, ProductSpec, Sku, new_id, now_millis};
 use inventory::store::mysql::SELL_SQL;
@@ -276,7 +276,7 @@ pub struct CaptureP99 {
 enum Driver {
     Raw(sqlx::MySqlPool),
     Handler {
-        api: Api,
+        api: App,
         event_head: String,
         event_tail: String,
     },
@@ -626,15 +626,15 @@ async fn run_one(
             // since this sale never reaches the reorder point.
             let store = Arc::new(MySqlStore::connect_lazy(&db.url, &settings).expect("pool"));
             let (event_head, event_tail) = sales_event(&sku);
-            let api = Api {
+            let api = App::new(Api {
                 service: "sales-api",
+                serves: &[Function::SalesApi],
                 store: store.clone(),
                 publisher: None,
                 admin: Some(AdminToken::new("bench-admin-token")),
                 callbacks: None,
                 capture: Arc::new(LogLineSink::default()),
-                public_routes: true,
-            };
+            });
             let driver = Driver::Handler {
                 api,
                 event_head,

@@ -6,7 +6,7 @@
 //! installed once) can be left out.
 
 use crate::stats::median;
-use inventory::api::{AdminToken, Api, handle};
+use inventory::api::{AdminToken, Api, App, Function, handle};
 use inventory::capture::{DynCapture, LogLineSink, NoCapture};
 use inventory::domain::{MAX_STOCK, ProductSpec, Sku};
 use inventory::store::{Catalog, DynStore, MemoryStore};
@@ -44,21 +44,21 @@ async fn memory_store(sku: &str) -> DynStore {
     store
 }
 
-fn api(capture: bool, store: DynStore) -> Api {
+fn api(capture: bool, store: DynStore) -> App {
     let capture: DynCapture = if capture {
         Arc::new(LogLineSink::default())
     } else {
         Arc::new(NoCapture)
     };
-    Api {
+    App::new(Api {
         service: "sales-api",
+        serves: &[Function::SalesApi],
         store,
         publisher: None,
         admin: Some(AdminToken::new("bench-admin-token")),
         callbacks: None,
         capture,
-        public_routes: true,
-    }
+    })
 }
 
 async fn measure(step: Step, iterations: u64, head: &str, tail: &str) -> f64 {

@@ -284,7 +284,7 @@ mod tests {
     fn record(i: usize) -> CaptureRecord {
         CaptureRecord {
             schema_version: inventory::capture::SCHEMA_VERSION,
-            kind: "api_request".into(),
+            kind: inventory::capture::CaptureKind::ApiRequest,
             request_id: format!("req-{i}"),
             correlation_id: "c".into(),
             timestamp: "2026-11-21T00:00:00.000Z".into(),

@@ -72,7 +72,7 @@ async fn gateway(State(shared): State<Arc<Shared>>, req: HttpRequest<AxumBody>) 
         }
     };
     let lreq = lambda_http::Request::from_parts(parts, body);
-    let res = inventory::api::handle(&shared.api, lreq).await;
+    let res = shared.api.handle(lreq).await;
     let (parts, body) = res.into_parts();
     let body = match body {
         lambda_http::Body::Text(s) => AxumBody::from(s),

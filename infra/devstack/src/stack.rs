@@ -4,7 +4,7 @@
 use crate::alarms::{self, Alarm, AlarmMemory, AlarmSettings};
 use crate::bus::{self, LocalQueue, LocalTopic};
 use crate::{Options, firehose, http};
-use inventory::api::{AdminToken, Api};
+use inventory::api::{AdminToken, Api, App, Function};
 use inventory::capture::{DynCapture, NoCapture};
 use inventory::domain::{ProductSpec, Sku};
 use inventory::factory::{CallbackSigner, FactoryClient, FactorySettings};
@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub struct Shared {
-    pub api: Api,
+    pub api: App,
     pub store: DynStore,
     pub sim: Arc<FactorySim>,
     pub queue: Arc<LocalQueue>,
@@ -287,15 +287,15 @@ fn shared(
     capture_failures: Box<dyn Fn() -> u64 + Send + Sync>,
 ) -> Result<Shared, StartError> {
     let publisher: DynPublisher = bus.topic.clone();
-    let api = Api {
+    let api = App::new(Api {
         service: "devstack",
+        serves: Function::ALL,
         store: store.clone(),
         publisher: Some(publisher.clone()),
         admin: Some(AdminToken::new(&opts.admin_token)),
         callbacks: Some(signer),
         capture,
-        public_routes: true,
-    };
+    });
     let sim = Arc::new(FactorySim::new(Knobs {
         delay_ms: opts.factory_delay_ms,
         latency_ms: opts.factory_latency_ms,

@@ -11,11 +11,12 @@
 //! environment. A retried request served by another (or a recycled) environment is accepted
 //! again and schedules a second completion; restock turns that duplicate into a no-op.
 
+use crate::routes::{self, Endpoint};
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use base64::Engine;
-use http::{HeaderMap, HeaderValue, Method};
+use http::{HeaderMap, HeaderValue};
 use inventory::sim::{Answer, FactorySim, ScheduledCompletion, callback_allowed, parse_request};
 use serde_json::{Value, json};
 use std::future::Future;
@@ -154,19 +155,19 @@ impl<Q: CompletionQueue> App<Q> {
         let span =
             tracing::info_span!("request", %method, path = %path, correlation_id = %correlation_id);
         async move {
-            if path.trim_end_matches('/') != "/api/manufactures" {
-                return error(404, "not_found", "unknown factory-sim route");
-            }
-            if method != Method::POST {
-                return response(
+            match routes::endpoint(&method, &path).await {
+                Endpoint::Manufacture => {
+                    let res = self.manufacture(&req).await;
+                    tracing::info!(status = res.status_code, "factory-sim answered");
+                    res
+                }
+                Endpoint::MethodNotAllowed(allow) => response(
                     405,
-                    json!({"error": "method_not_allowed", "message": "use POST"}),
-                    &[("allow", "POST")],
-                );
+                    json!({"error": "method_not_allowed", "message": format!("use {allow}")}),
+                    &[("allow", allow)],
+                ),
+                Endpoint::NotFound => error(404, "not_found", "unknown factory-sim route"),
             }
-            let res = self.manufacture(&req).await;
-            tracing::info!(status = res.status_code, "factory-sim answered");
-            res
         }
         .instrument(span)
         .await

@@ -10,6 +10,7 @@
 
 mod app;
 mod queue;
+mod routes;
 
 use app::App;
 use inventory::config::{ConfigError, Env, aws_config};

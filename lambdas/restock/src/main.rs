@@ -1,12 +1,12 @@
-//! `restock`: the factory's completion callback (`POST /factory/callbacks/{id}`) →
-//! authenticated, idempotent restock. Builds its dependencies once at init.
+//! `restock`: the factory's completion callback (`POST /factory/callbacks/{id}`, its route in
+//! `inventory::api::ROUTES`) → authenticated, idempotent restock. Builds its dependencies once
+//! at init, then serves the API's router.
 
-use inventory::api::{Api, handle};
+use inventory::api::{Api, App, Function};
 use inventory::capture::LogLineSink;
 use inventory::config::{Env, aws_config, callback_secret_from_env, database_from_env};
 use inventory::factory::CallbackSigner;
-use lambda_http::{Error, service_fn};
-use std::convert::Infallible;
+use lambda_http::Error;
 use std::sync::Arc;
 
 #[tokio::main]
@@ -19,16 +19,12 @@ async fn main() -> Result<(), Error> {
     let secret = callback_secret_from_env(&env, Some(&sdk)).await?;
     let api = Api {
         service: "restock",
+        serves: &[Function::Restock],
         store,
         publisher: None,
         admin: None,
         callbacks: Some(CallbackSigner::new(&secret)),
         capture: Arc::new(LogLineSink::default()),
-        public_routes: false,
     };
-    let api = &api;
-    lambda_http::run(service_fn(move |req| async move {
-        Ok::<_, Infallible>(inventory::metrics::flushed(handle(api, req)).await)
-    }))
-    .await
+    inventory::api::run(App::new(api)).await
 }

@@ -1,12 +1,12 @@
-//! `sales-api`: API Gateway (HTTP API) → sell, read inventory and factory orders, admin.
-//! Builds its dependencies once at init, then serves `inventory::api::handle`.
+//! `sales-api`: API Gateway (HTTP API) → sell, read inventory and factory orders, admin (its
+//! routes in `inventory::api::ROUTES`). Builds its dependencies once at init, then serves the
+//! API's router.
 
-use inventory::api::{AdminToken, Api, handle};
+use inventory::api::{AdminToken, Api, App, Function};
 use inventory::capture::LogLineSink;
 use inventory::config::{Env, admin_token_from_env, aws_config, database_from_env};
 use inventory::messaging::SnsPublisher;
-use lambda_http::{Error, service_fn};
-use std::convert::Infallible;
+use lambda_http::Error;
 use std::sync::Arc;
 
 #[tokio::main]
@@ -20,16 +20,12 @@ async fn main() -> Result<(), Error> {
     let admin = admin_token_from_env(&env, Some(&sdk)).await?;
     let api = Api {
         service: "sales-api",
+        serves: &[Function::SalesApi],
         store,
         publisher: Some(Arc::new(SnsPublisher::from_sdk(&sdk, topic_arn))),
         admin: Some(AdminToken::new(&admin)),
         callbacks: None,
         capture: Arc::new(LogLineSink::default()),
-        public_routes: true,
     };
-    let api = &api;
-    lambda_http::run(service_fn(move |req| async move {
-        Ok::<_, Infallible>(inventory::metrics::flushed(handle(api, req)).await)
-    }))
-    .await
+    inventory::api::run(App::new(api)).await
 }

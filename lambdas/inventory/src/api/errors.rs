@@ -1,0 +1,139 @@
+//! The API's errors: one enum, mapped exhaustively to a status, a stable code, a JSON body and
+//! the headers that go with it.
+
+use crate::domain::{OrderRef, ValidationError};
+use crate::store::StoreError;
+use serde_json::{Value, json};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidJson(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    Invalid(ValidationError),
+    #[error("unknown sku {0}")]
+    UnknownSku(String),
+    #[error("unknown factory order {0}")]
+    UnknownOrder(String),
+    #[error("only {available} of {sku} left, {requested} requested")]
+    OutOfStock {
+        sku: String,
+        requested: i64,
+        available: i64,
+        order: OrderRef,
+    },
+    #[error("request body is {0} bytes; the limit is {1}")]
+    PayloadTooLarge(usize, usize),
+    #[error("Content-Type must be application/json")]
+    UnsupportedMediaType,
+    #[error("this Idempotency-Key was already used for a different request")]
+    KeyReused,
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("no route for {0}")]
+    NotFound(String),
+    #[error("method {0} not allowed here")]
+    MethodNotAllowed(String, Vec<&'static str>),
+    #[error("the database is unavailable; retry shortly")]
+    Unavailable,
+    #[error("internal error")]
+    Internal,
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(why) | StoreError::AccessDenied(why) => {
+                tracing::warn!(error = %why, "database unavailable");
+                ApiError::Unavailable
+            }
+            other => {
+                tracing::error!(error = %other, "store error");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        ApiError::Invalid(e)
+    }
+}
+
+impl ApiError {
+    /// A path no route serves (at most 200 characters of it in the message).
+    pub fn not_found(path: &str) -> Self {
+        ApiError::NotFound(path.chars().take(200).collect())
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::InvalidJson(_) | ApiError::InvalidRequest(_) | ApiError::Invalid(_) => 400,
+            ApiError::Unauthorized(_) => 401,
+            ApiError::Forbidden(_) => 403,
+            ApiError::UnknownSku(_) | ApiError::UnknownOrder(_) | ApiError::NotFound(_) => 404,
+            ApiError::MethodNotAllowed(..) => 405,
+            ApiError::OutOfStock { .. } => 409,
+            ApiError::PayloadTooLarge(..) => 413,
+            ApiError::UnsupportedMediaType => 415,
+            ApiError::KeyReused => 422,
+            ApiError::Internal => 500,
+            ApiError::Unavailable => 503,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidJson(_) => "invalid_json",
+            ApiError::InvalidRequest(_) => "invalid_request",
+            ApiError::Invalid(ValidationError::Sku) => "invalid_sku",
+            ApiError::Invalid(ValidationError::Quantity) => "invalid_quantity",
+            ApiError::Invalid(ValidationError::Id) => "invalid_id",
+            ApiError::Invalid(ValidationError::Field(_)) => "invalid_request",
+            ApiError::UnknownSku(_) => "unknown_sku",
+            ApiError::UnknownOrder(_) => "unknown_factory_order",
+            ApiError::OutOfStock { .. } => "out_of_stock",
+            ApiError::PayloadTooLarge(..) => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::KeyReused => "idempotency_key_reused",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(..) => "method_not_allowed",
+            ApiError::Unavailable => "unavailable",
+            ApiError::Internal => "internal",
+        }
+    }
+
+    /// `{"error": code, "message": …}` (plus the stock and the factory order for `out_of_stock`).
+    pub fn body(&self) -> Value {
+        let mut body = json!({ "error": self.code(), "message": self.to_string() });
+        if let ApiError::OutOfStock {
+            sku,
+            available,
+            order,
+            ..
+        } = self
+        {
+            body["sku"] = json!(sku);
+            body["available"] = json!(available);
+            body["factory_order"] = json!(order);
+        }
+        body
+    }
+
+    /// The headers an error response carries besides the JSON ones.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        match self {
+            ApiError::Unavailable => vec![("retry-after", "1".to_owned())],
+            ApiError::Unauthorized(_) => vec![("www-authenticate", "Bearer".to_owned())],
+            ApiError::MethodNotAllowed(_, allow) => vec![("allow", allow.join(", "))],
+            _ => Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! The read routes: `GET /inventory`, `GET /inventory/{sku}`, `GET /factory-orders/{id}`, and the
+//! JSON shapes of a product and of a factory order.
+
+use super::request::{Call, Reply, Seen};
+use super::{Api, ApiError};
+use crate::domain::{self, FactoryOrder, Product, Sku, rfc3339};
+use serde_json::{Value, json};
+
+pub(super) async fn products(api: &Api) -> Result<Reply, ApiError> {
+    let products = api.store.products().await?;
+    Ok(Reply::new(
+        200,
+        json!({ "products": products.iter().map(product_json).collect::<Vec<_>>() }),
+    ))
+}
+
+pub(super) async fn product(api: &Api, call: &Call, seen: &mut Seen) -> Result<Reply, ApiError> {
+    let sku = Sku::parse(&call.param)?;
+    seen.sku = Some(sku.to_string());
+    let product = api
+        .store
+        .product(&sku)
+        .await?
+        .ok_or_else(|| ApiError::UnknownSku(sku.to_string()))?;
+    Ok(Reply::new(200, product_json(&product)))
+}
+
+pub(super) async fn factory_order(
+    api: &Api,
+    call: &Call,
+    seen: &mut Seen,
+) -> Result<Reply, ApiError> {
+    let id = domain::parse_id(&call.param)?;
+    let order = api
+        .store
+        .factory_order(&id)
+        .await?
+        .ok_or(ApiError::UnknownOrder(id))?;
+    seen.sku = Some(order.sku.to_string());
+    Ok(Reply::new(200, order_json(&order)))
+}
+
+pub fn product_json(p: &Product) -> Value {
+    json!({
+        "sku": p.sku,
+        "name": p.name,
+        "stock": p.stock,
+        "reorder_point": p.reorder_point,
+        "reorder_quantity": p.reorder_quantity,
+        "open_factory_order": p.open_factory_order,
+        "updated_at": rfc3339(p.updated_at),
+    })
+}
+
+pub fn order_json(o: &FactoryOrder) -> Value {
+    json!({
+        "id": o.id,
+        "sku": o.sku,
+        "quantity": o.quantity,
+        "status": o.status,
+        "attempts": o.attempts,
+        "factory_ref": o.factory_ref,
+        "last_error": o.last_error,
+        "created_at": rfc3339(o.created_at),
+        "updated_at": rfc3339(o.updated_at),
+        "transitions": o.transitions.iter().map(|t| json!({
+            "status": t.status,
+            "at": rfc3339(t.at),
+            "note": t.note,
+        })).collect::<Vec<_>>(),
+    })
+}

@@ -1,0 +1,142 @@
+//! The HTTP API: one route table ([`ROUTES`]) and the axum router built from it, served by the
+//! `sales-api` and `restock` functions (each answers the routes the table gives it) on
+//! `lambda_http`, and by the local stack.
+//!
+//! - `routes.rs`: the table, the router, method and "served here" checks, the JSON response;
+//! - `observe.rs`: the layer around every request (correlation id, log line, capture record);
+//! - one file per group of routes: `sales.rs`, `inventory.rs`, `admin.rs`, `callbacks.rs`,
+//!   `events.rs`; `request.rs` is what a handler gets, `errors.rs` what it may fail with.
+
+mod admin;
+mod callbacks;
+mod errors;
+mod events;
+mod inventory;
+mod observe;
+mod request;
+mod routes;
+mod sales;
+
+pub use admin::AdminToken;
+pub use errors::ApiError;
+pub use inventory::{order_json, product_json};
+pub use routes::{Endpoint, Function, ROUTES, Route, match_route};
+pub use sales::sale_json;
+
+use crate::capture::DynCapture;
+use crate::factory::CallbackSigner;
+use crate::messaging::DynPublisher;
+use crate::store::DynStore;
+use axum::Router;
+use axum::body::HttpBody;
+use axum::routing::future::RouteFuture;
+use futures::FutureExt;
+use lambda_http::{Body, Request, Response};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tower::ServiceExt;
+
+/// Largest request body accepted (bytes).
+pub const MAX_BODY: usize = 16 * 1024;
+/// Largest client analytics event accepted (bytes).
+pub const MAX_EVENT_BODY: usize = 4 * 1024;
+
+/// What a process serving the API is wired with.
+#[derive(Clone)]
+pub struct Api {
+    /// The `service` of log lines and capture records.
+    pub service: &'static str,
+    /// The functions whose routes ([`ROUTES`]) are answered here; the others are 404s.
+    pub serves: &'static [Function],
+    pub store: DynStore,
+    /// Where stock-out events go after the sale's commit (none: the outbox relay sends them).
+    pub publisher: Option<DynPublisher>,
+    pub admin: Option<AdminToken>,
+    pub callbacks: Option<CallbackSigner>,
+    pub capture: DynCapture,
+}
+
+/// The API as a `tower` service (what `lambda_http::run` and the local stack serve): the
+/// router over one [`Api`]. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    api: Arc<Api>,
+    router: Router,
+}
+
+impl App {
+    pub fn new(api: Api) -> Self {
+        let api = Arc::new(api);
+        App {
+            router: routes::router(api.clone()),
+            api,
+        }
+    }
+
+    /// What the app is wired with.
+    pub fn api(&self) -> &Api {
+        &self.api
+    }
+
+    /// Serves one request. Never fails: every error is a JSON response.
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        let Ok(res) = self.clone().oneshot(req).await;
+        let (parts, body) = res.into_parts();
+        let body = match axum::body::to_bytes(body, usize::MAX).await {
+            Ok(b) if b.is_empty() => Body::Empty,
+            Ok(b) => match String::from_utf8(b.to_vec()) {
+                Ok(s) => Body::Text(s),
+                Err(e) => Body::Binary(e.into_bytes()),
+            },
+            Err(_) => Body::Empty,
+        };
+        Response::from_parts(parts, body)
+    }
+}
+
+impl<B> tower::Service<http::Request<B>> for App
+where
+    B: HttpBody<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = axum::response::Response;
+    type Error = Infallible;
+    type Future = futures::future::Map<RouteFuture<Infallible>, fn(Answer) -> Answer>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // The router is always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        self.router
+            .call(routes::normalise(req))
+            .map(without_content_length as fn(Answer) -> Answer)
+    }
+}
+
+type Answer = Result<axum::response::Response, Infallible>;
+
+/// axum adds `Content-Length`; the API's responses never carried it (API Gateway and the local
+/// server compute their own).
+fn without_content_length(mut res: Answer) -> Answer {
+    if let Ok(r) = &mut res {
+        r.headers_mut().remove(http::header::CONTENT_LENGTH);
+    }
+    res
+}
+
+/// Serves one request with `app` (see [`App::handle`]).
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    app.handle(req).await
+}
+
+/// Runs `app` on the Lambda runtime, flushing the EMF metrics after each invocation.
+pub async fn run(app: App) -> Result<(), lambda_http::Error> {
+    lambda_http::run(lambda_http::service_fn(move |req: Request| {
+        let app = app.clone();
+        crate::metrics::flushed(app.oneshot(req))
+    }))
+    .await
+}
