@@ -10,7 +10,13 @@ Usage (from the repository root, with the project venv):
 What is checked
   (a) every function's Metadata.BuildProperties.Binary is a workspace member crate
       lambdas/<binary>/ whose package (or a [[bin]]) is that binary with a main, and every binary
-      crate under lambdas/ is deployed; runtime, handler and build method are the cargo-lambda ones.
+      crate under lambdas/ is deployed; runtime and handler are the cargo-lambda ones. Every function
+      uses the shared Makefile build (one cargo build of all functions): BuildMethod makefile,
+      ProjectRootDirectory scripts/sam/${Architecture}, and for every allowed Architecture `make -n`
+      of that directory's Makefile shows build-<LogicalId> running scripts/sam-build.sh for that
+      architecture and the function's Binary; the root Makefile has no target for a function the
+      template lacks, and .cargo/config does not unify features over the workspace (SQLite would
+      be linked into the functions).
   (b) every environment variable a function reads is set for it (Globals + function). What it
       reads comes from two sources, each checked on its own:
         - docs/configuration.md, the per-function table (the contract);
@@ -545,10 +551,11 @@ def check_binaries(t: Template, r: Results) -> None:
     for lid, fn in t.functions().items():
         b = t.binary(fn)
         meta = fn.get("Metadata") or {}
-        r.check(meta.get("BuildMethod") == "rust-cargolambda", f"{lid}: BuildMethod rust-cargolambda",
-                f"got {meta.get('BuildMethod')!r}")
+        r.check(meta.get("BuildMethod") == "makefile", f"{lid}: BuildMethod makefile (the shared cargo build)",
+                f"got {meta.get('BuildMethod')!r}: rust-cargolambda runs one cargo build per function")
         if not r.check(bool(b), f"{lid}: Metadata.BuildProperties.Binary set"):
             continue
+        check_make_target(t, r, lid, b, meta.get("ProjectRootDirectory"))
         crate = bins.get(b)
         r.check(crate is not None, f"{lid}: binary {b} is a workspace member binary",
                 "no member crate with that package name + src/main.rs or [[bin]]")
@@ -568,6 +575,54 @@ def check_binaries(t: Template, r: Results) -> None:
         if crate.parent.name != "lambdas":
             continue  # infra/devstack is a local runner, not a function
         r.check(b in deployed, f"lambdas binary {b} is deployed by a function")
+    makefile = ROOT / "Makefile"
+    targets = set(re.findall(r"^build-([A-Za-z0-9]+)\s*:", makefile.read_text(encoding="utf-8"), re.M)) \
+        if makefile.exists() else set()
+    stale = sorted(targets - set(t.functions()))
+    r.check(not stale, "Makefile: a build target only for functions of the template", f"also {stale}")
+    # Cargo's resolver.feature-unification = "workspace" (a .cargo/config.toml setting) would resolve
+    # the functions' features together with the local stack's: inventory's sqlite in every bootstrap.
+    unify = {}
+    for name in ("config.toml", "config"):
+        config = ROOT / ".cargo" / name
+        if config.is_file():
+            unify[name] = (tomllib.loads(config.read_text()).get("resolver") or {}).get("feature-unification")
+    r.check("workspace" not in unify.values(), ".cargo/config: features not unified over the workspace",
+            "resolver.feature-unification = \"workspace\" links the local stack's SQLite into every function")
+
+
+def sub_at(x, params: dict) -> str | None:
+    """A literal or an Fn::Sub string of parameters only, at these parameter values."""
+    if isinstance(x, str):
+        return x
+    if isinstance(x, dict) and set(x) == {"Fn::Sub"} and isinstance(x["Fn::Sub"], str):
+        text = x["Fn::Sub"]
+        if all(name in params for name in SUB_VAR.findall(text)):
+            return SUB_VAR.sub(lambda m: str(params[m.group(1)]), text)
+    return None
+
+
+def check_make_target(t: Template, r: Results, lid: str, binary: str, project_dir) -> None:
+    """SAM runs `make --makefile <ProjectRootDirectory>/Makefile build-<lid>`: per architecture, that
+    target must run scripts/sam-build.sh for that architecture and this function's binary."""
+    r.check("Architecture" in refs(project_dir), f"{lid}: ProjectRootDirectory follows the Architecture parameter",
+            f"got {project_dir!r}: the Makefile (and so the build) would not change with Architecture")
+    for arch in as_list((t.parameters.get("Architecture") or {}).get("AllowedValues")):
+        rel = sub_at(project_dir, {"Architecture": arch})
+        makefile = ROOT / rel / "Makefile" if rel else None
+        if not r.check(makefile is not None and makefile.is_file(), f"{lid}: a Makefile for Architecture={arch}",
+                       f"ProjectRootDirectory {project_dir!r} -> {makefile}"):
+            continue
+        try:
+            proc = subprocess.run(["make", "-n", "--makefile", str(makefile), f"build-{lid}"], capture_output=True,
+                                  text=True, cwd=tempfile.gettempdir(), timeout=60,
+                                  env={**os.environ, "ARTIFACTS_DIR": "/nonexistent"})
+            out = proc.stdout if proc.returncode == 0 else proc.stderr
+        except FileNotFoundError:
+            out = "make is not installed (sam build needs it)"
+        want = re.compile(rf'^"?\S*/scripts/sam-build\.sh"? "?{re.escape(str(arch))}"? {re.escape(binary)}$', re.M)
+        r.check(bool(want.search(out)), f"{lid}: make target build-{lid} builds {binary} for {arch}",
+                f"make -n {makefile.relative_to(ROOT)} build-{lid}: {out.strip()[:300]!r}")
 
 
 def check_env(t: Template, r: Results, facts: dict[str, Facts], label: str, shared: set[str] | None,
@@ -1615,6 +1670,19 @@ def _with_new_parameter(data: dict) -> dict:
     return data
 
 
+def _with_metadata(data: dict, binary: str, key: str, value) -> dict:
+    lid = Template(data).function_by_binary()[binary]
+    data["Resources"][lid]["Metadata"][key] = value
+    return data
+
+
+def _with_function_copy(data: dict, binary: str, new_lid: str) -> dict:
+    """A new function (same code as BINARY's) that the Makefile has no target for."""
+    lid = Template(data).function_by_binary()[binary]
+    data["Resources"][new_lid] = copy.deepcopy(data["Resources"][lid])
+    return data
+
+
 def _with_wait_timeout(data: dict, value: str) -> dict:
     groups = [g for g in data["Resources"].values() if g.get("Type") == "AWS::RDS::DBParameterGroup"]
     assert groups, "no DB parameter group"
@@ -1655,7 +1723,9 @@ def synthetic_workspace(dest: Path) -> Path:
     import shutil  # noqa: PLC0415
 
     for rel in ("Cargo.toml", "docs/configuration.md", "docs/api.md", "docs/deploy.md", "requirements-tools.txt",
-                "scripts/setup-venv.sh", "lambdas/inventory/src/config.rs", str(ROUTE_TABLE)):
+                "scripts/setup-venv.sh", "lambdas/inventory/src/config.rs", str(ROUTE_TABLE), "Makefile",
+                "scripts/sam-build.sh",
+                *(str(p.relative_to(ROOT)) for p in sorted((ROOT / "scripts" / "sam").glob("*/Makefile")))):
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, dest / rel)
     documented, _, _ = docs_contract(ROOT / "docs" / "configuration.md")
@@ -1760,6 +1830,15 @@ def self_test(template_path: Path) -> int:
          ["names a donut-ops command", "links a runbook section"]),
         ("POST /events routed to restock", lambda d: _with_route_moved(d, "/events", "restock"),
          ["@route POST /events is served by sales-api"]),
+        ("sales-api built by rust-cargolambda again (one cargo build per function)",
+         lambda d: _with_metadata(d, "sales-api", "BuildMethod", "rust-cargolambda"),
+         ["SalesApiFunction: BuildMethod makefile"]),
+        ("restock's Makefile fixed to arm64 (ignores Architecture)",
+         lambda d: _with_metadata(d, "restock", "ProjectRootDirectory", "scripts/sam/arm64"),
+         ["RestockFunction: ProjectRootDirectory follows the Architecture parameter",
+          "RestockFunction: make target build-RestockFunction builds restock for x86_64"]),
+        ("a function without a make target", lambda d: _with_function_copy(d, "exporter", "ExporterCopyFunction"),
+         ["ExporterCopyFunction: make target build-ExporterCopyFunction builds exporter for arm64"]),
         ("factory-sim without CALLBACK_BASE_URL (an open relay)",
          lambda d: _without_variable(d, "factory-sim", "CALLBACK_BASE_URL"),
          ["factory-sim: CALLBACK_BASE_URL (allowed callbacks)"]),
