@@ -16,6 +16,8 @@ mod observe;
 mod request;
 mod routes;
 mod sales;
+#[cfg(test)]
+mod tests;
 
 pub use admin::AdminToken;
 pub use errors::ApiError;
