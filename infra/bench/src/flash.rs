@@ -1,7 +1,8 @@
 //! Section 1, flash sale on MariaDB: one hot SKU with a huge stock (no stock-outs), N concurrent
 //! buyers, three ways:
-//! - `raw`: the statements the MySQL adapter runs for a sale (BEGIN; INSERT INTO sales; the
-//!   conditional `SELL_SQL` decrement; COMMIT) in a tight loop on the adapter's own pool;
+//! - `raw`: the statements the MySQL adapter ran for a sale before its one-round-trip procedure
+//!   (BEGIN; INSERT INTO sales; the conditional `SELL_SQL` decrement; COMMIT) in a tight loop on
+//!   the adapter's own pool: the single-row raw baseline;
 //! - `handler`: `inventory::api::handle` called directly with `lambda_http` requests built from
 //!   API Gateway v2 events (the Lambda code path minus the network), wired like `sales-api`
 //!   (its stdout capture sink and JSON logs);
@@ -16,17 +17,23 @@ use devstack::{Options, Stack};
 use inventory::api::{AdminToken, Api, App, Function, handle};
 use inventory::capture::LogLineSink;
 use inventory::domain::{MAX_STOCK, ProductSpec, Sku, new_id, now_millis};
-use inventory::store::mysql::SELL_SQL;
 use inventory::store::{DynStore, MySqlStore, PoolSettings};
 use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The sale row insert of the adapters (`inventory::store::sql::INSERT_SALE`, which is
-/// crate-private there), verbatim.
+/// The raw variant's sale, as the MySQL adapter ran it before the `donut_sell` procedure (the
+/// single-row raw baseline): the sale row first, then one conditional decrement that also
+/// returns, through `LAST_INSERT_ID(expr)` (in the OK packet), the new stock shifted left by one
+/// with the "at or below the reorder point" flag in the low bit. Four round trips in a
+/// client-driven transaction, the row locked across the last two.
 pub const INSERT_SALE: &str = "INSERT INTO sales (id, sku, quantity, remaining_stock, \
     idempotency_key, request_hash, correlation_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+pub const SELL_SQL: &str = "UPDATE products \
+    SET stock = LAST_INSERT_ID(((stock - ?) << 1) | ((stock - ?) <= reorder_point)) >> 1, \
+        updated_at = ? \
+    WHERE sku = ? AND stock >= ?";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Variant {

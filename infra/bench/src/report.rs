@@ -394,7 +394,7 @@ impl Report<'_> {
         );
         let _ = writeln!(
             s,
-            "- **raw SQL**: `BEGIN; INSERT INTO sales …; UPDATE products SET stock = LAST_INSERT_ID(…) … WHERE sku = ? AND stock >= ?; COMMIT` — the MySQL adapter's statements for a sale (`INSERT_SALE`, `inventory::store::mysql::SELL_SQL`) in a tight loop on the adapter's own pool (`MySqlStore::connect_lazy`: same size, same `test_before_acquire`)."
+            "- **raw SQL**: `BEGIN; INSERT INTO sales …; UPDATE products SET stock = LAST_INSERT_ID(…) … WHERE sku = ? AND stock >= ?; COMMIT` — the statements the MySQL adapter ran for a sale before its one-round-trip `donut_sell` procedure (`INSERT_SALE`, `SELL_SQL` in infra/bench/src/flash.rs) in a tight loop on the adapter's own pool (`MySqlStore::connect_lazy`: same size, same `test_before_acquire`)."
         );
         let _ = writeln!(
             s,

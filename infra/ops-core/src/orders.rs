@@ -143,15 +143,14 @@ async fn retry_open_order(
         }
         OrderStatus::Pending | OrderStatus::Requested => {}
     }
-    let event = StockOutEvent {
-        schema_version: StockOutEvent::SCHEMA_VERSION,
-        event_id: new_id(),
-        factory_order_id: id.clone(),
-        sku: order.sku.clone(),
-        quantity: order.quantity,
-        correlation_id: order.correlation_id.clone(),
-        occurred_at: now_millis(),
-    };
+    let event = StockOutEvent::new(
+        new_id(),
+        &id,
+        &order.sku,
+        order.quantity,
+        &order.correlation_id,
+        now_millis(),
+    );
     if let Err(e) = publisher.publish(&event).await {
         tracing::error!(outcome = "publish_failed", error = %e, "operator retry: the order is pending but its stock-out was not published; retry again");
         return Err(OpsError::Publish(format!(

@@ -268,6 +268,27 @@ pub struct StockOutEvent {
 impl StockOutEvent {
     pub const SCHEMA_VERSION: u32 = 1;
     pub const TYPE: &'static str = "stock_out";
+
+    /// The event asking for `order_id`'s batch (a first publication or a re-send: each has its
+    /// own `event_id`, the order id stays the factory's idempotency key).
+    pub fn new(
+        event_id: String,
+        order_id: &str,
+        sku: &Sku,
+        quantity: i64,
+        correlation_id: &str,
+        occurred_at: Millis,
+    ) -> Self {
+        StockOutEvent {
+            schema_version: Self::SCHEMA_VERSION,
+            event_id,
+            factory_order_id: order_id.to_owned(),
+            sku: sku.clone(),
+            quantity,
+            correlation_id: correlation_id.to_owned(),
+            occurred_at,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -7,7 +7,6 @@
 use super::{
     Catalog, FulfillOutcome, Ledger, Movement, Orders, Outbox, OutboxEntry, Reports, Restock,
     SaleOutcome, SaleRow, Sales, Schema, StoreError, StuckOrders, clip, event_json,
-    stock_out_event,
 };
 use crate::domain::{
     FactoryOrder, Millis, OpenOrder, OrderRef, OrderStatus, Product, ProductSpec, Sale,
@@ -142,7 +141,7 @@ impl State {
                 "stock-out: factory order opened",
             )],
         });
-        let event = stock_out_event(&id, sku, quantity, correlation_id, now);
+        let event = StockOutEvent::new(new_id(), &id, sku, quantity, correlation_id, now);
         self.push_outbox(&event)?;
         let order = OrderRef {
             id,
@@ -219,17 +218,14 @@ impl Sales for MemoryStore {
         } else {
             (None, None)
         };
-        Ok(SaleOutcome::Sold {
-            sale: Sale {
-                id,
-                sku: req.sku.clone(),
-                quantity: q,
-                remaining_stock: remaining,
-                created_at: now,
-                factory_order,
-            },
+        Ok(SaleOutcome::sold(
+            req,
+            id,
+            remaining,
+            now,
+            factory_order,
             event,
-        })
+        ))
     }
 }
 
@@ -467,7 +463,8 @@ impl Outbox for MemoryStore {
             let note = format!("no completion yet: re-sending (attempt {})", o.attempts + 1);
             o.transitions
                 .push(transition(OrderStatus::Requested, now, &note));
-            let event = stock_out_event(&o.id, &o.sku, o.quantity, &o.correlation_id, now);
+            let event =
+                StockOutEvent::new(new_id(), &o.id, &o.sku, o.quantity, &o.correlation_id, now);
             st.push_outbox(&event)?;
             out.resend.push(event);
         }

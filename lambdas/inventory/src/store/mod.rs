@@ -25,7 +25,7 @@
 //!   `tests/tests/store.rs` runs one set of cases against memory, SQLite and MariaDB);
 //! - `error.rs`: `StoreError`, which keeps the driver's error as its source.
 
-use crate::domain::{FactoryOrder, Millis, OrderRef, Sale, Sku, StockOutEvent, new_id};
+use crate::domain::{FactoryOrder, Millis, OrderRef, Sale, SaleRequest, StockOutEvent};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,6 +64,30 @@ pub enum SaleOutcome {
         event: Option<StockOutEvent>,
     },
     UnknownSku,
+}
+
+impl SaleOutcome {
+    /// A sale of `req` that left `remaining` in stock (every adapter answers it this way).
+    pub(crate) fn sold(
+        req: &SaleRequest,
+        id: String,
+        remaining: i64,
+        at: Millis,
+        factory_order: Option<OrderRef>,
+        event: Option<StockOutEvent>,
+    ) -> Self {
+        SaleOutcome::Sold {
+            sale: Sale {
+                id,
+                sku: req.sku.clone(),
+                quantity: req.quantity.get(),
+                remaining_stock: remaining,
+                created_at: at,
+                factory_order,
+            },
+            event,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,25 +193,6 @@ fn connect_sqlite(_url: &str, _settings: &PoolSettings) -> Result<DynStore, Stor
 }
 
 // ---- helpers shared by every adapter ------------------------------------------------------
-
-/// A new stock-out event for an order (first publication or a re-send).
-pub(crate) fn stock_out_event(
-    order_id: &str,
-    sku: &Sku,
-    quantity: i64,
-    correlation_id: &str,
-    now: Millis,
-) -> StockOutEvent {
-    StockOutEvent {
-        schema_version: StockOutEvent::SCHEMA_VERSION,
-        event_id: new_id(),
-        factory_order_id: order_id.to_owned(),
-        sku: sku.clone(),
-        quantity,
-        correlation_id: correlation_id.to_owned(),
-        occurred_at: now,
-    }
-}
 
 pub(crate) fn event_json(event: &StockOutEvent) -> Result<String, StoreError> {
     serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string().into()))

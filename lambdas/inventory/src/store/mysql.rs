@@ -2,7 +2,7 @@
 
 use super::rows::OrderRefRow;
 use super::{PoolSettings, SaleOutcome, Sales, Schema, StoreError};
-use crate::domain::{Sale, SaleRequest, StockOutEvent, new_id, now_millis};
+use crate::domain::{SaleRequest, StockOutEvent, new_id, now_millis};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use std::future::Future;
 use std::str::FromStr;
@@ -57,16 +57,6 @@ pub struct MySqlStore {
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/mysql");
-
-/// The sale as two statements in a client-driven transaction, before `donut_sell` (kept as the
-/// benchmark's single-row raw baseline, not used by the store): one conditional decrement that also returns, through
-/// `LAST_INSERT_ID(expr)` (carried back in the OK packet, no extra round trip), the new stock
-/// shifted left by one with the "at or below the reorder point" flag in the low bit.
-/// The `WHERE stock >= ?` makes overselling impossible; the CHECK constraint backs it up.
-pub const SELL_SQL: &str = "UPDATE products \
-    SET stock = LAST_INSERT_ID(((stock - ?) << 1) | ((stock - ?) <= reorder_point)) >> 1, \
-        updated_at = ? \
-    WHERE sku = ? AND stock >= ?";
 
 impl MySqlStore {
     pub fn connect_lazy(url: &str, settings: &PoolSettings) -> Result<Self, StoreError> {
@@ -228,27 +218,23 @@ impl MySqlStore {
             _ => None,
         };
         let event = match (&factory_order, row.opened, row.order_quantity) {
-            (Some(order), 1, Some(quantity)) => Some(StockOutEvent {
-                schema_version: StockOutEvent::SCHEMA_VERSION,
+            (Some(order), 1, Some(quantity)) => Some(StockOutEvent::new(
                 event_id,
-                factory_order_id: order.id.clone(),
-                sku: req.sku.clone(),
+                &order.id,
+                &req.sku,
                 quantity,
-                correlation_id: req.correlation_id.clone(),
-                occurred_at: now,
-            }),
+                &req.correlation_id,
+                now,
+            )),
             _ => None,
         };
-        Ok(SaleOutcome::Sold {
-            sale: Sale {
-                id,
-                sku: req.sku.clone(),
-                quantity: q,
-                remaining_stock: remaining,
-                created_at: now,
-                factory_order,
-            },
+        Ok(SaleOutcome::sold(
+            req,
+            id,
+            remaining,
+            now,
+            factory_order,
             event,
-        })
+        ))
     }
 }

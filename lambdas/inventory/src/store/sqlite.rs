@@ -2,7 +2,7 @@
 
 use super::error::is_unique_violation;
 use super::{PoolSettings, SaleOutcome, Sales, Schema, StoreError};
-use crate::domain::{Millis, Sale, SaleRequest, new_id, now_millis};
+use crate::domain::{Millis, SaleRequest, new_id, now_millis};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
 use std::time::Duration;
@@ -142,9 +142,9 @@ impl Sales for SqliteStore {
             tx.rollback().await?;
             // A keyed retry of a sale that already happened replays it (even once sold out).
             if let Some(key) = &req.idempotency_key
-                && sales::sale_by_key(&self.pool, key).await?.is_some()
+                && let Some(row) = sales::sale_by_key(&self.pool, key).await?
             {
-                return self.replay(req).await;
+                return sales::replayed(row, req);
             }
             return self.refuse(req).await;
         };
@@ -161,16 +161,13 @@ impl Sales for SqliteStore {
             (None, None)
         };
         tx.commit().await?;
-        Ok(SaleOutcome::Sold {
-            sale: Sale {
-                id,
-                sku: req.sku.clone(),
-                quantity: q,
-                remaining_stock: remaining,
-                created_at: now,
-                factory_order,
-            },
+        Ok(SaleOutcome::sold(
+            req,
+            id,
+            remaining,
+            now,
+            factory_order,
             event,
-        })
+        ))
     }
 }

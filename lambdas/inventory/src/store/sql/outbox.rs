@@ -4,9 +4,9 @@
 
 use super::orders::insert_transition;
 use super::{Adapter, Db};
-use crate::domain::{Millis, StockOutEvent, now_millis};
+use crate::domain::{Millis, StockOutEvent, new_id, now_millis};
 use crate::store::rows::{OutboxRow, StuckRow, sku_of};
-use crate::store::{Outbox, OutboxEntry, StoreError, StuckOrders, event_json, stock_out_event};
+use crate::store::{Outbox, OutboxEntry, StoreError, StuckOrders, event_json};
 use sqlx::Executor;
 
 type Tx = sqlx::Transaction<'static, Db>;
@@ -146,7 +146,14 @@ impl Adapter {
                 continue;
             }
             let sku = sku_of(&row.sku)?;
-            let event = stock_out_event(&row.id, &sku, row.quantity, &row.correlation_id, now);
+            let event = StockOutEvent::new(
+                new_id(),
+                &row.id,
+                &sku,
+                row.quantity,
+                &row.correlation_id,
+                now,
+            );
             insert_outbox(&mut tx, &event).await?;
             let note = format!(
                 "no completion yet: re-sending (attempt {})",

@@ -6,10 +6,12 @@
 use super::orders::insert_transition;
 use super::outbox::insert_outbox;
 use super::{Adapter, Db, dialect};
-use crate::domain::{Millis, OrderRef, OrderStatus, SaleRequest, StockOutEvent, now_millis};
+use crate::domain::{
+    Millis, OrderRef, OrderStatus, SaleRequest, StockOutEvent, new_id, now_millis,
+};
 use crate::store::error::is_unique_violation;
 use crate::store::rows::{KeyedSaleRow, OrderRefRow, RefusalRow};
-use crate::store::{SaleOutcome, StoreError, stock_out_event};
+use crate::store::{SaleOutcome, StoreError};
 use sqlx::Executor;
 
 type Tx = sqlx::Transaction<'static, Db>;
@@ -91,7 +93,7 @@ pub(super) async fn ensure_open_order(
     if let Some(open) = open_order_for_sku(tx, sku).await? {
         return Ok((open.into_ref()?, None));
     }
-    let id = crate::domain::new_id();
+    let id = new_id();
     match insert_order(tx, &id, sku, correlation_id, now).await {
         Ok(1) => {}
         Ok(_) => {
@@ -113,7 +115,7 @@ pub(super) async fn ensure_open_order(
     let quantity = order_quantity(tx, &id).await?;
     insert_transition(tx, &id, "pending", "stock-out: factory order opened", now).await?;
     let sku = crate::store::rows::sku_of(sku)?;
-    let event = stock_out_event(&id, &sku, quantity, correlation_id, now);
+    let event = StockOutEvent::new(new_id(), &id, &sku, quantity, correlation_id, now);
     insert_outbox(tx, &event).await?;
     Ok((
         OrderRef {
@@ -122,6 +124,14 @@ pub(super) async fn ensure_open_order(
         },
         Some(event),
     ))
+}
+
+/// The sale a used key made, or `KeyReused` when the key came with another request.
+pub(super) fn replayed(row: KeyedSaleRow, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
+    if row.request_hash.as_deref() != Some(req.fingerprint().as_str()) {
+        return Ok(SaleOutcome::KeyReused);
+    }
+    Ok(SaleOutcome::Replayed(row.into_sale()?))
 }
 
 impl Adapter {
@@ -134,10 +144,7 @@ impl Adapter {
                 "concurrent request with the same idempotency key".into(),
             ));
         };
-        if row.request_hash.as_deref() != Some(req.fingerprint().as_str()) {
-            return Ok(SaleOutcome::KeyReused);
-        }
-        Ok(SaleOutcome::Replayed(row.into_sale()?))
+        replayed(row, req)
     }
 
     /// The path of a purchase refused for lack of stock (outside the failed sale's
