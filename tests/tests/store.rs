@@ -52,8 +52,26 @@ fn sale(sku: &str, q: i64, key: Option<&str>) -> SaleRequest {
 }
 
 async fn put(store: &DynStore, sku: &str, stock: i64, rp: i64, rq: i64) {
-    let spec = ProductSpec::new(Sku::parse(sku).unwrap(), None, stock, Some(rp), Some(rq)).unwrap();
-    store.put_product(&spec).await.unwrap();
+    put_buckets(store, sku, Some(stock), rp, rq, 1).await;
+}
+
+/// The admin PUT with `buckets`; `stock: None` keeps the total.
+async fn put_buckets(
+    store: &DynStore,
+    sku: &str,
+    stock: Option<i64>,
+    rp: i64,
+    rq: i64,
+    buckets: i64,
+) -> inventory::domain::Product {
+    let sku = Sku::parse(sku).unwrap();
+    let spec = ProductSpec::build(sku, None, stock, Some(rp), Some(rq), Some(buckets)).unwrap();
+    store.put_product(&spec).await.unwrap().0
+}
+
+async fn total(store: &DynStore, sku: &str) -> i64 {
+    let sku = Sku::parse(sku).unwrap();
+    store.product(&sku).await.unwrap().unwrap().stock
 }
 
 async fn sells_decrements_and_opens_one_order(backend: Backend) {
@@ -177,9 +195,20 @@ async fn idempotency_key_replays_and_never_sells_twice(backend: Backend) {
 contract!(idempotency_key_replays_and_never_sells_twice);
 
 async fn concurrent_buyers_never_oversell(backend: Backend) {
+    buyers_race_for_the_last_units(backend, 1).await
+}
+contract!(concurrent_buyers_never_oversell);
+
+async fn concurrent_buyers_never_oversell_16_buckets(backend: Backend) {
+    buyers_race_for_the_last_units(backend, 16).await
+}
+contract!(concurrent_buyers_never_oversell_16_buckets);
+
+/// 64 buyers, 500 attempts, 100 units: exactly 100 sold, one stock-out event, one open order.
+async fn buyers_race_for_the_last_units(backend: Backend, buckets: i64) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(backend, dir.path()).await;
-    put(&store, "hot", 100, 0, 100).await;
+    put_buckets(&store, "hot", Some(100), 0, 100, buckets).await;
     let sold = Arc::new(std::sync::atomic::AtomicI64::new(0));
     let attempts = Arc::new(std::sync::atomic::AtomicI64::new(500));
     let mut tasks = Vec::new();
@@ -218,7 +247,6 @@ async fn concurrent_buyers_never_oversell(backend: Backend) {
     assert_eq!((hot.stock, hot.sold, hot.open_orders), (0, 100, 1));
     assert_eq!(store.unpublished(i64::MAX, 10).await.unwrap().len(), 1);
 }
-contract!(concurrent_buyers_never_oversell);
 
 async fn fulfil_restocks_exactly_once(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
@@ -314,9 +342,10 @@ async fn stock_never_negative_is_a_database_constraint(backend: Backend) {
     let spec = ProductSpec {
         sku: Sku::parse("glazed").unwrap(),
         name: "x".into(),
-        stock: -1,
+        stock: Some(-1),
         reorder_point: 0,
         reorder_quantity: 10,
+        buckets: 4,
     };
     assert!(
         store.put_product(&spec).await.is_err(),
@@ -324,3 +353,179 @@ async fn stock_never_negative_is_a_database_constraint(backend: Backend) {
     );
 }
 contract!(stock_never_negative_is_a_database_constraint);
+
+/// The reorder point applies to the total: 64 buyers on 16 buckets take 60 of 100 (no
+/// refusal, so only the sales can see the crossing of 50), and exactly one of them opens the
+/// order, however their commits interleave.
+async fn crossing_the_reorder_point_on_buckets_opens_one_order(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(backend, dir.path()).await;
+    put_buckets(&store, "hot", Some(100), 50, 100, 16).await;
+    let left = Arc::new(std::sync::atomic::AtomicI64::new(60));
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let (store, left) = (store.clone(), left.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut events = 0;
+            while left.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) > 0 {
+                match store.sell(&sale("hot", 1, None)).await {
+                    Ok(SaleOutcome::Sold { event, .. }) => events += usize::from(event.is_some()),
+                    other => panic!("{other:?}"),
+                }
+            }
+            events
+        }));
+    }
+    let mut events = 0;
+    for t in tasks {
+        events += t.await.unwrap();
+    }
+    assert_eq!(events, 1, "exactly one stock-out event");
+    assert_eq!(total(&store, "hot").await, 40);
+    let ledger = assert_ledger(&store, &[("hot", 100)]).await;
+    assert_eq!(ledger[0].open_orders, 1);
+    assert_eq!(store.unpublished(i64::MAX, 10).await.unwrap().len(), 1);
+}
+contract!(crossing_the_reorder_point_on_buckets_opens_one_order);
+
+/// Buckets never refuse what the total can serve: a short bucket takes from the others; the
+/// admin PUT and a restock spread; changing the count keeps the total.
+async fn buckets_serve_what_the_total_can(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(backend, dir.path()).await;
+    let p = put_buckets(&store, "hot", Some(10), 0, 40, 4).await;
+    assert_eq!((p.stock, p.buckets), (10, 4));
+    // 10 over 4 buckets is 3+3+2+2: 7 is more than any one bucket holds.
+    let SaleOutcome::Sold { sale: s, .. } = store.sell(&sale("hot", 7, None)).await.unwrap() else {
+        panic!("the total (10) covers 7")
+    };
+    assert_eq!(s.remaining_stock, 3);
+    for left in (0..3).rev() {
+        let SaleOutcome::Sold { sale: s, .. } = store.sell(&sale("hot", 1, None)).await.unwrap()
+        else {
+            panic!("the total covers 1")
+        };
+        assert_eq!(s.remaining_stock, left);
+    }
+    let SaleOutcome::OutOfStock {
+        available, order, ..
+    } = store.sell(&sale("hot", 1, None)).await.unwrap()
+    else {
+        panic!("nothing left")
+    };
+    assert_eq!(available, 0);
+    // The restock spreads 40 over the 4 buckets: 40 single sales all succeed.
+    assert!(store.mark_requested(&order.id, "r", "e").await.unwrap());
+    assert!(matches!(
+        store.fulfill(&order.id, "c").await.unwrap(),
+        FulfillOutcome::Restocked(_)
+    ));
+    assert_eq!(total(&store, "hot").await, 40);
+    // More buckets, then fewer, without a stock in the body: the total stays.
+    let p = put_buckets(&store, "hot", None, 0, 40, 16).await;
+    assert_eq!((p.stock, p.buckets), (40, 16));
+    let SaleOutcome::Sold { .. } = store.sell(&sale("hot", 39, None)).await.unwrap() else {
+        panic!("16 buckets of 2 or 3 still serve 39 of 40")
+    };
+    let p = put_buckets(&store, "hot", None, 0, 40, 3).await;
+    assert_eq!((p.stock, p.buckets), (1, 3));
+    let p = put_buckets(&store, "hot", Some(30), 0, 40, 2).await;
+    assert_eq!((p.stock, p.buckets), (30, 2));
+    let SaleOutcome::Sold { .. } = store.sell(&sale("hot", 30, None)).await.unwrap() else {
+        panic!("2 buckets of 15 serve 30")
+    };
+    assert_eq!(total(&store, "hot").await, 0);
+    assert_ledger(&store, &[("hot", 10 + (30 - 1))]).await;
+}
+contract!(buckets_serve_what_the_total_can);
+
+/// Random sales, restocks, admin edits and bucket changes against a model of the total: every
+/// answer and every total as the model says; never negative; a sale is refused only when the
+/// total cannot serve it; exactly one stock-out (order and event) per run-out.
+async fn random_operations_follow_the_model(backend: Backend) {
+    use rand::{Rng, SeedableRng};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(backend, dir.path()).await;
+    for seed in 0..4u64 {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let sku = format!("p{seed}");
+        let (rp, rq) = (rng.random_range(0..6), rng.random_range(1..30));
+        let mut buckets = if seed % 2 == 0 {
+            1
+        } else {
+            rng.random_range(2..=16)
+        };
+        let mut model = rng.random_range(0..40);
+        put_buckets(&store, &sku, Some(model), rp, rq, buckets).await;
+        // The model's open order (id), and the stock-outs it expects and sees.
+        let mut open: Option<String> = None;
+        for step in 0..120 {
+            let at = format!("seed {seed} step {step} (buckets {buckets}, total {model})");
+            match rng.random_range(0..10) {
+                0..=6 => {
+                    let q = rng.random_range(1..=5);
+                    let outcome = store.sell(&sale(&sku, q, None)).await.unwrap();
+                    let (opened, order, refused) = match outcome {
+                        SaleOutcome::Sold { sale: s, event } => {
+                            assert!(model >= q, "{at}: sold {q}");
+                            model -= q;
+                            assert_eq!(s.remaining_stock, model, "{at}");
+                            (event, s.factory_order.map(|o| o.id), false)
+                        }
+                        SaleOutcome::OutOfStock {
+                            available,
+                            order,
+                            event,
+                        } => {
+                            assert!(model < q, "{at}: refused {q}");
+                            assert_eq!(available, model, "{at}");
+                            (event, Some(order.id), true)
+                        }
+                        other => panic!("{at}: {other:?}"),
+                    };
+                    // A stock-out is due when the total is at or below the reorder point (or a
+                    // refusal) and no order is open: exactly then one is opened.
+                    let due = model <= rp || refused;
+                    match (&open, due) {
+                        (None, true) => {
+                            let ev = opened.unwrap_or_else(|| panic!("{at}: no stock-out"));
+                            assert_eq!(Some(&ev.factory_order_id), order.as_ref(), "{at}");
+                            open = order;
+                        }
+                        (Some(id), true) => {
+                            assert!(opened.is_none(), "{at}: a second stock-out");
+                            assert_eq!(order.as_ref(), Some(id), "{at}");
+                        }
+                        (_, false) => assert!(opened.is_none() && order.is_none(), "{at}"),
+                    }
+                }
+                7 => {
+                    if let Some(id) = open.take() {
+                        assert!(matches!(
+                            store.fulfill(&id, "c").await.unwrap(),
+                            FulfillOutcome::Restocked(_)
+                        ));
+                        model += rq;
+                    }
+                }
+                8 => {
+                    buckets = rng.random_range(1..=16);
+                    let p = put_buckets(&store, &sku, None, rp, rq, buckets).await;
+                    assert_eq!((p.stock, p.buckets), (model, buckets), "{at}");
+                }
+                _ => {
+                    model = rng.random_range(0..40);
+                    let p = put_buckets(&store, &sku, Some(model), rp, rq, buckets).await;
+                    assert_eq!(p.stock, model, "{at}");
+                }
+            }
+            assert_eq!(total(&store, &sku).await, model, "{at}");
+        }
+        let outs = store.unpublished(i64::MAX, 1000).await.unwrap();
+        let ledger = store.ledger().await.unwrap();
+        let l = ledger.iter().find(|l| l.sku == sku).unwrap();
+        assert_eq!((l.stock, l.open_orders), (model, i64::from(open.is_some())));
+        assert!(!outs.is_empty() || open.is_none());
+    }
+}
+contract!(random_operations_follow_the_model);

@@ -24,16 +24,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The raw variant's sale, as the MySQL adapter ran it before the `donut_sell` procedure (the
-/// single-row raw baseline): the sale row first, then one conditional decrement that also
-/// returns, through `LAST_INSERT_ID(expr)` (in the OK packet), the new stock shifted left by one
-/// with the "at or below the reorder point" flag in the low bit. Four round trips in a
-/// client-driven transaction, the row locked across the last two.
+/// single-row raw baseline), on today's schema (the stock of a one-bucket SKU is row 0 of
+/// `stock_buckets`): the sale row first, then one conditional decrement that also returns,
+/// through `LAST_INSERT_ID(expr)` (in the OK packet), the new stock shifted left by one with the
+/// "at or below the reorder point" flag in the low bit. Four round trips in a client-driven
+/// transaction, the row locked across the last two.
 pub const INSERT_SALE: &str = "INSERT INTO sales (id, sku, quantity, remaining_stock, \
     idempotency_key, request_hash, correlation_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
-pub const SELL_SQL: &str = "UPDATE products \
-    SET stock = LAST_INSERT_ID(((stock - ?) << 1) | ((stock - ?) <= reorder_point)) >> 1, \
+pub const SELL_SQL: &str = "UPDATE stock_buckets \
+    SET stock = LAST_INSERT_ID(((stock - ?) << 1) | ((stock - ?) <= ?)) >> 1, \
         updated_at = ? \
-    WHERE sku = ? AND stock >= ?";
+    WHERE sku = ? AND bucket = 0 AND stock >= ?";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Variant {
@@ -315,6 +316,7 @@ async fn raw_sale(pool: &sqlx::MySqlPool, sku: &str) -> Result<(), String> {
     let res = sqlx::query(SELL_SQL)
         .bind(1i64)
         .bind(1i64)
+        .bind(0i64) // the reorder point (the hot product's is 0)
         .bind(now)
         .bind(sku)
         .bind(1i64)
@@ -579,11 +581,13 @@ impl Db {
     }
 
     async fn check(&self, sku: &str, successes: u64) -> Check {
-        let (stock,): (i64,) = sqlx::query_as("SELECT stock FROM products WHERE sku = ?")
-            .bind(sku)
-            .fetch_one(&self.check_pool)
-            .await
-            .expect("stock");
+        let (stock,): (i64,) = sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(stock), 0) AS SIGNED) FROM stock_buckets WHERE sku = ?",
+        )
+        .bind(sku)
+        .fetch_one(&self.check_pool)
+        .await
+        .expect("stock");
         let (rows, quantity): (i64, i64) = sqlx::query_as(
             "SELECT COUNT(*), CAST(COALESCE(SUM(quantity), 0) AS SIGNED) FROM sales WHERE sku = ?",
         )

@@ -158,11 +158,11 @@ async fn lock_wait_timeout_and_too_many_connections_are_retryable() {
             .expect(stmt);
     }
 
-    // 1205: another session holds the product row; the sale gives up after 1 s.
+    // 1205: another session holds the product's stock row; the sale gives up after 1 s.
     let mut holder = sqlx::MySqlConnection::connect_with(&db.root_options().database("donuts"))
         .await
         .expect("holder");
-    sqlx::raw_sql("BEGIN; SELECT stock FROM products WHERE sku = 'glazed' FOR UPDATE")
+    sqlx::raw_sql("BEGIN; SELECT stock FROM stock_buckets WHERE sku = 'glazed' FOR UPDATE")
         .execute(&mut holder)
         .await
         .expect("lock the row");

@@ -8,6 +8,8 @@ use std::fmt;
 pub const MAX_SALE_QUANTITY: i64 = 100;
 /// Largest stock an operator may set.
 pub const MAX_STOCK: i64 = 1_000_000_000;
+/// Most rows one SKU's stock can be spread over (`products.buckets`, a CHECK constraint).
+pub const MAX_BUCKETS: i64 = 64;
 /// Largest reorder quantity an operator may set.
 pub const MAX_REORDER_QUANTITY: i64 = 1_000_000;
 
@@ -165,6 +167,9 @@ pub struct Product {
     pub stock: i64,
     pub reorder_point: i64,
     pub reorder_quantity: i64,
+    /// How many rows the stock is spread over (1–[`MAX_BUCKETS`]): a hot SKU's buyers then
+    /// queue on different rows. `stock` is always the exact total.
+    pub buckets: i64,
     pub open_factory_order: Option<OpenOrder>,
     pub updated_at: Millis,
 }
@@ -174,12 +179,16 @@ pub struct Product {
 pub struct ProductSpec {
     pub sku: Sku,
     pub name: String,
-    pub stock: i64,
+    /// The new total; `None` keeps an existing product's total as it is when the write
+    /// happens (e.g. to change `buckets` during a sale), and creates a product with none.
+    pub stock: Option<i64>,
     pub reorder_point: i64,
     pub reorder_quantity: i64,
+    pub buckets: i64,
 }
 
 impl ProductSpec {
+    /// A product with one stock bucket and this stock.
     pub fn new(
         sku: Sku,
         name: Option<String>,
@@ -187,13 +196,32 @@ impl ProductSpec {
         reorder_point: Option<i64>,
         reorder_quantity: Option<i64>,
     ) -> Result<Self, ValidationError> {
+        Self::build(
+            sku,
+            name,
+            Some(stock),
+            reorder_point,
+            reorder_quantity,
+            None,
+        )
+    }
+
+    /// The admin PUT's body: `stock` may be left out (keep the total), `buckets` defaults to 1.
+    pub fn build(
+        sku: Sku,
+        name: Option<String>,
+        stock: Option<i64>,
+        reorder_point: Option<i64>,
+        reorder_quantity: Option<i64>,
+        buckets: Option<i64>,
+    ) -> Result<Self, ValidationError> {
         let name = name.unwrap_or_else(|| sku.as_str().to_owned());
         if name.trim().is_empty() || name.chars().count() > 200 {
             return Err(ValidationError::Field(
                 "name must be 1-200 characters".into(),
             ));
         }
-        if !(0..=MAX_STOCK).contains(&stock) {
+        if stock.is_some_and(|s| !(0..=MAX_STOCK).contains(&s)) {
             return Err(ValidationError::Field(format!(
                 "stock must be an integer from 0 to {MAX_STOCK}"
             )));
@@ -210,12 +238,19 @@ impl ProductSpec {
                 "reorder_quantity must be an integer from 1 to {MAX_REORDER_QUANTITY}"
             )));
         }
+        let buckets = buckets.unwrap_or(1);
+        if !(1..=MAX_BUCKETS).contains(&buckets) {
+            return Err(ValidationError::Field(format!(
+                "buckets must be an integer from 1 to {MAX_BUCKETS}"
+            )));
+        }
         Ok(ProductSpec {
             sku,
             name,
             stock,
             reorder_point,
             reorder_quantity,
+            buckets,
         })
     }
 }
@@ -373,7 +408,14 @@ mod tests {
         assert!(ProductSpec::new(sku.clone(), None, -1, None, None).is_err());
         assert!(ProductSpec::new(sku.clone(), None, 1, None, Some(0)).is_err());
         assert!(ProductSpec::new(sku.clone(), Some(" ".into()), 1, None, None).is_err());
-        assert!(ProductSpec::new(sku, None, 1, Some(-3), None).is_err());
+        assert!(ProductSpec::new(sku.clone(), None, 1, Some(-3), None).is_err());
+        assert_eq!(p.buckets, 1);
+        for bad in [0, 65, -1] {
+            let e = ProductSpec::build(sku.clone(), None, Some(1), None, None, Some(bad));
+            assert!(e.is_err(), "buckets {bad} accepted");
+        }
+        let keep = ProductSpec::build(sku, None, None, None, None, Some(64)).unwrap();
+        assert_eq!((keep.stock, keep.buckets), (None, 64));
     }
 
     #[test]

@@ -21,7 +21,8 @@ use sqlx::{AssertSqlSafe, Connection, MySqlConnection};
 pub const APP_PRIVILEGES: &str = "SELECT, INSERT, UPDATE";
 
 /// The stored procedures the functions call (EXECUTE only; they run with their definer's
-/// rights): the one-round-trip sale.
+/// rights): the one-round-trip sale (which calls `donut_open_order` with those rights, so the
+/// application user needs nothing on that one).
 pub const APP_PROCEDURES: &[&str] = &["donut_sell"];
 
 /// sqlx's bookkeeping table: written only by `migrate`, so the application user gets nothing on it.
@@ -306,6 +307,7 @@ mod tests {
                 "products",
                 "restocks",
                 "sales",
+                "stock_buckets",
             ] {
                 assert!(tables.iter().any(|x| x == t), "{t} not granted: {tables:?}");
             }

@@ -2,7 +2,7 @@
 
 use super::request::{Call, Reply, Seen};
 use super::{Api, ApiError, MAX_BODY};
-use crate::domain::{ProductSpec, Sku};
+use crate::domain::{ProductSpec, Sku, ValidationError};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -29,9 +29,12 @@ impl AdminToken {
 #[serde(deny_unknown_fields)]
 struct AdminBody {
     name: Option<String>,
-    stock: i64,
+    /// Left out: keep the product's total as it is when the write happens (e.g. to change
+    /// `buckets` during a sale). Required to create a product.
+    stock: Option<i64>,
     reorder_point: Option<i64>,
     reorder_quantity: Option<i64>,
+    buckets: Option<i64>,
 }
 
 pub(super) async fn put_product(
@@ -61,15 +64,27 @@ pub(super) async fn put_product(
     let sku = Sku::parse(&call.param)?;
     seen.sku = Some(sku.to_string());
     let body: AdminBody = call.json(MAX_BODY)?;
-    let spec = ProductSpec::new(
+    let spec = ProductSpec::build(
         sku,
         body.name,
         body.stock,
         body.reorder_point,
         body.reorder_quantity,
+        body.buckets,
     )?;
+    if spec.stock.is_none() && api.store.product(&spec.sku).await?.is_none() {
+        return Err(ApiError::Invalid(ValidationError::Field(
+            "stock is required to create a product".into(),
+        )));
+    }
     let (product, created) = api.store.put_product(&spec).await?;
-    tracing::info!(sku = %product.sku, stock = product.stock, created, "admin set product");
+    tracing::info!(
+        sku = %product.sku,
+        stock = product.stock,
+        buckets = product.buckets,
+        created,
+        "admin set product"
+    );
     Ok(Reply::new(
         if created { 201 } else { 200 },
         super::product_json(&product),

@@ -47,6 +47,7 @@ pub fn product_json(p: &Product) -> Value {
         "stock": p.stock,
         "reorder_point": p.reorder_point,
         "reorder_quantity": p.reorder_quantity,
+        "buckets": p.buckets,
         "open_factory_order": p.open_factory_order,
         "updated_at": rfc3339(p.updated_at),
     })

@@ -29,11 +29,14 @@ struct State {
     outbox: Vec<OutboxRecord>,
 }
 
+/// The total stock only: a sale here is refused exactly when the total cannot serve it, which
+/// is what the databases' buckets guarantee too, so how it is spread is not observable.
 struct ProductRecord {
     name: String,
     stock: i64,
     reorder_point: i64,
     reorder_quantity: i64,
+    buckets: i64,
     updated_at: Millis,
 }
 
@@ -80,6 +83,7 @@ impl State {
             stock: p.stock,
             reorder_point: p.reorder_point,
             reorder_quantity: p.reorder_quantity,
+            buckets: p.buckets,
             open_factory_order: self.open_order(sku).map(|o| OpenOrder {
                 id: o.id.clone(),
                 status: o.status,
@@ -242,17 +246,23 @@ impl Catalog for MemoryStore {
 
     async fn put_product(&self, spec: &ProductSpec) -> Result<(Product, bool), StoreError> {
         // The tables' CHECK constraints (callers can build a `ProductSpec` by hand).
-        if spec.stock < 0 || spec.reorder_point < 0 || spec.reorder_quantity <= 0 {
+        if spec.stock.is_some_and(|s| s < 0)
+            || spec.reorder_point < 0
+            || spec.reorder_quantity <= 0
+            || !(1..=crate::domain::MAX_BUCKETS).contains(&spec.buckets)
+        {
             return Err(StoreError::Database(
                 format!("CHECK constraint failed for product {}", spec.sku).into(),
             ));
         }
         let mut st = self.state()?;
+        let current = st.products.get(&spec.sku).map(|p| p.stock);
         let record = ProductRecord {
             name: spec.name.clone(),
-            stock: spec.stock,
+            stock: spec.stock.or(current).unwrap_or(0),
             reorder_point: spec.reorder_point,
             reorder_quantity: spec.reorder_quantity,
+            buckets: spec.buckets,
             updated_at: now_millis(),
         };
         let created = st.products.insert(spec.sku.clone(), record).is_none();

@@ -38,6 +38,9 @@ mod restock;
 #[path = "sql/sales.rs"]
 #[allow(clippy::duplicate_mod)] // on purpose: once per database
 mod sales;
+#[path = "sql/stock.rs"]
+#[allow(clippy::duplicate_mod)] // on purpose: once per database
+mod stock;
 
 /// What MySQL spells differently.
 mod dialect {
@@ -46,6 +49,12 @@ mod dialect {
     /// The SKU's open order as committed by others (not this transaction's snapshot).
     pub const OPEN_ORDER_LOCKING_READ: &str = "SELECT id, status FROM factory_orders \
         WHERE sku = ? AND status IN ('pending', 'requested') LOCK IN SHARE MODE";
+    /// The product's bucket count, with a shared lock on its row (an admin PUT waits).
+    pub const LOCK_PRODUCT: &str = "SELECT buckets FROM products WHERE sku = ? LOCK IN SHARE MODE";
+    /// Every bucket row of the SKU, locked in key order: how many and their total.
+    pub const LOCK_BUCKETS: &str = "SELECT COUNT(*), \
+        CAST(COALESCE(SUM(stock), 0) AS SIGNED INTEGER) FROM stock_buckets WHERE sku = ? \
+        FOR UPDATE";
 }
 
 pub struct MySqlStore {
@@ -169,7 +178,7 @@ impl Sales for MySqlStore {
     }
 }
 
-/// What `donut_sell` answers (migrations/mysql/20261202000001_sell_procedure.sql).
+/// What `donut_sell` answers (migrations/mysql/20261202000003_sell_from_buckets.sql).
 #[derive(sqlx::FromRow)]
 struct SellRow {
     outcome: String,
@@ -178,11 +187,15 @@ struct SellRow {
     order_status: Option<String>,
     order_quantity: Option<i64>,
     opened: i64,
+    /// The sale committed, but the stock-out check after it (several buckets) failed.
+    recheck_failed: i64,
 }
 
 impl MySqlStore {
-    /// One round trip: the stored procedure inserts the sale, decrements, opens the factory
-    /// order and its outbox event when needed, and commits, all on the server. A reused key
+    /// One round trip: the stored procedure inserts the sale, takes the stock from one of the
+    /// SKU's buckets (or rebalances them when that one is short), opens the factory order and
+    /// its outbox event when the total reaches the reorder point, and commits, all on the
+    /// server. A reused key
     /// (replay) and a refusal answer without having changed anything and take their own
     /// (rare) paths.
     async fn sell_once(&self, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
@@ -213,6 +226,13 @@ impl MySqlStore {
                 ));
             }
         };
+        if row.recheck_failed == 1 {
+            tracing::warn!(
+                sku = %req.sku,
+                "sold, but the stock-out check after the sale failed; the SKU's next sale or \
+                 refusal checks again"
+            );
+        }
         let factory_order = match (row.order_id, row.order_status) {
             (Some(id), Some(status)) => Some(OrderRefRow { id, status }.into_ref()?),
             _ => None,

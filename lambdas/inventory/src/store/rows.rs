@@ -23,7 +23,10 @@ pub(crate) struct ProductRow {
     pub stock: i64,
     pub reorder_point: i64,
     pub reorder_quantity: i64,
+    pub buckets: i64,
     pub updated_at: Millis,
+    /// The last sale, restock or spread of its stock (`MAX(stock_buckets.updated_at)`).
+    pub stock_updated_at: Option<Millis>,
     pub order_id: Option<String>,
     pub order_status: Option<String>,
     pub order_quantity: Option<i64>,
@@ -45,8 +48,9 @@ impl ProductRow {
             stock: self.stock,
             reorder_point: self.reorder_point,
             reorder_quantity: self.reorder_quantity,
+            buckets: self.buckets,
             open_factory_order,
-            updated_at: self.updated_at,
+            updated_at: self.updated_at.max(self.stock_updated_at.unwrap_or(0)),
         })
     }
 }

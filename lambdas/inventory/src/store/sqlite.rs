@@ -28,6 +28,9 @@ mod restock;
 #[path = "sql/sales.rs"]
 #[allow(clippy::duplicate_mod)] // on purpose: once per database
 mod sales;
+#[path = "sql/stock.rs"]
+#[allow(clippy::duplicate_mod)] // on purpose: once per database
+mod stock;
 
 /// What SQLite spells differently.
 mod dialect {
@@ -37,6 +40,11 @@ mod dialect {
     /// Writers are serialised, so a plain read sees every committed order.
     pub const OPEN_ORDER_LOCKING_READ: &str = "SELECT id, status FROM factory_orders \
         WHERE sku = ? AND status IN ('pending', 'requested')";
+    /// The product's bucket count (the write lock already excludes other writers).
+    pub const LOCK_PRODUCT: &str = "SELECT buckets FROM products WHERE sku = ?";
+    /// The SKU's bucket rows: how many and their total.
+    pub const LOCK_BUCKETS: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(stock), 0) AS INTEGER) \
+        FROM stock_buckets WHERE sku = ?";
 }
 
 pub struct SqliteStore {
@@ -45,11 +53,48 @@ pub struct SqliteStore {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 
-/// Conditional decrement; `RETURNING` gives the new stock and the reorder point in the same
-/// statement. The transaction's first statement is this write, so SQLite takes the write lock
-/// up front and concurrent sales queue on `busy_timeout` instead of failing to upgrade.
-const SELL_SQL: &str = "UPDATE products SET stock = stock - ?, updated_at = ? \
-    WHERE sku = ? AND stock >= ? RETURNING stock, reorder_point";
+/// The product's bucket count and reorder point. The sale's transaction holds SQLite's write
+/// lock (`BEGIN IMMEDIATE`), so nothing changes under it.
+const PRODUCT_SQL: &str = "SELECT buckets, reorder_point FROM products WHERE sku = ?";
+
+/// Conditional decrement of one bucket; `RETURNING` says whether it served the sale.
+const TAKE_SQL: &str = "UPDATE stock_buckets SET stock = stock - ?, updated_at = ? \
+    WHERE sku = ? AND bucket = ? AND stock >= ? RETURNING stock";
+
+/// Takes `q` from the SKU's stock the way `donut_sell` does on MySQL: from one bucket picked at
+/// random, or, when that one is short, from the total, which is then spread evenly again.
+/// `Some(total left)`, or `None` when the total cannot serve it (nothing changed).
+async fn take(
+    tx: &mut sqlx::Transaction<'static, Db>,
+    sku: &str,
+    buckets: i64,
+    q: i64,
+    now: Millis,
+) -> Result<Option<i64>, StoreError> {
+    let bucket = if buckets > 1 {
+        rand::random_range(0..buckets)
+    } else {
+        0
+    };
+    let took: Option<i64> = sqlx::query_scalar(TAKE_SQL)
+        .bind(q)
+        .bind(now)
+        .bind(sku)
+        .bind(bucket)
+        .bind(q)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let (rows, total) = stock::lock_buckets(tx, sku).await?;
+    if took.is_some() {
+        return Ok(Some(total));
+    }
+    let spread_over = buckets.min(rows);
+    if buckets == 1 || spread_over < 1 || total < q {
+        return Ok(None);
+    }
+    stock::spread(tx, sku, spread_over, total - q, now).await?;
+    Ok(Some(total - q))
+}
 
 impl SqliteStore {
     /// Credentials never rotate here: runs `op` once.
@@ -130,15 +175,18 @@ impl Sales for SqliteStore {
         let now = now_millis();
         let id = new_id();
         let q = req.quantity.get();
-        let mut tx = self.pool.begin().await?;
-        let row: Option<(i64, i64)> = sqlx::query_as(SELL_SQL)
-            .bind(q)
-            .bind(now)
+        let mut tx = self.pool.begin_with(dialect::BEGIN_WRITE).await?;
+        let product: Option<(i64, i64)> = sqlx::query_as(PRODUCT_SQL)
             .bind(req.sku.as_str())
-            .bind(q)
             .fetch_optional(&mut *tx)
             .await?;
-        let Some((remaining, reorder_point)) = row else {
+        let taken = match product {
+            Some((buckets, reorder_point)) => take(&mut tx, req.sku.as_str(), buckets, q, now)
+                .await?
+                .map(|remaining| (remaining, reorder_point)),
+            None => None,
+        };
+        let Some((remaining, reorder_point)) = taken else {
             tx.rollback().await?;
             // A keyed retry of a sale that already happened replays it (even once sold out).
             if let Some(key) = &req.idempotency_key

@@ -1,21 +1,28 @@
 //! Products and their stock: `GET /inventory`, the admin PUT. (Compiled once per database; see
 //! `store/mod.rs`.)
 
-use super::{Adapter, Db};
-use crate::domain::{Product, ProductSpec, Sku, now_millis};
+use super::stock::{add_buckets, lock_buckets, spread, total_stock};
+use super::{Adapter, Db, dialect};
+use crate::domain::{Millis, Product, ProductSpec, Sku, now_millis};
 use crate::store::error::is_unique_violation;
 use crate::store::rows::ProductRow;
 use crate::store::{Catalog, StoreError};
 use sqlx::Executor;
 
-/// A product with its open factory order: the shape of every product read (a literal, so
-/// `concat!` can extend it: sqlx takes only `&'static str` SQL).
+/// A product with its total stock and its open factory order: the shape of every product read
+/// (a literal, so `concat!` can extend it: sqlx takes only `&'static str` SQL).
 macro_rules! select_products {
     () => {
-        "SELECT p.sku, p.name, p.stock, p.reorder_point, p.reorder_quantity, p.updated_at, \
-         fo.id AS order_id, fo.status AS order_status, fo.quantity AS order_quantity \
-         FROM products p LEFT JOIN factory_orders fo \
-         ON fo.sku = p.sku AND fo.status IN ('pending', 'requested')"
+        concat!(
+            "SELECT p.sku, p.name, ",
+            total_stock!(),
+            " AS stock, p.reorder_point, p.reorder_quantity, p.buckets, p.updated_at, \
+             (SELECT MAX(b.updated_at) FROM stock_buckets b WHERE b.sku = p.sku) \
+               AS stock_updated_at, \
+             fo.id AS order_id, fo.status AS order_status, fo.quantity AS order_quantity \
+             FROM products p LEFT JOIN factory_orders fo \
+             ON fo.sku = p.sku AND fo.status IN ('pending', 'requested')"
+        )
     };
 }
 
@@ -37,42 +44,36 @@ pub(super) async fn select_products<'e>(
         .await
 }
 
-pub(super) async fn insert_product<'e>(
-    ex: impl Executor<'e, Database = Db>,
-    spec: &ProductSpec,
-    now: i64,
-) -> Result<(), sqlx::Error> {
+type Tx = sqlx::Transaction<'static, Db>;
+
+async fn insert_product(tx: &mut Tx, spec: &ProductSpec, now: Millis) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO products (sku, name, stock, reorder_point, reorder_quantity, updated_at) \
+        "INSERT INTO products (sku, name, reorder_point, reorder_quantity, buckets, updated_at) \
          VALUES (?, ?, ?, ?, ?, ?)",
     )
     .bind(spec.sku.as_str())
     .bind(&spec.name)
-    .bind(spec.stock)
     .bind(spec.reorder_point)
     .bind(spec.reorder_quantity)
+    .bind(spec.buckets)
     .bind(now)
-    .execute(ex)
+    .execute(&mut **tx)
     .await
     .map(|_| ())
 }
 
-pub(super) async fn update_product<'e>(
-    ex: impl Executor<'e, Database = Db>,
-    spec: &ProductSpec,
-    now: i64,
-) -> Result<(), sqlx::Error> {
+async fn update_product(tx: &mut Tx, spec: &ProductSpec, now: Millis) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE products SET name = ?, stock = ?, reorder_point = ?, reorder_quantity = ?, \
+        "UPDATE products SET name = ?, reorder_point = ?, reorder_quantity = ?, buckets = ?, \
          updated_at = ? WHERE sku = ?",
     )
     .bind(&spec.name)
-    .bind(spec.stock)
     .bind(spec.reorder_point)
     .bind(spec.reorder_quantity)
+    .bind(spec.buckets)
     .bind(now)
     .bind(spec.sku.as_str())
-    .execute(ex)
+    .execute(&mut **tx)
     .await
     .map(|_| ())
 }
@@ -93,16 +94,25 @@ impl Adapter {
             .collect()
     }
 
+    /// Creates or replaces the product and sets its stock (the given total, or the current one
+    /// when none is given) spread over its buckets, in one transaction: the product row first,
+    /// then every bucket row (the lock order of every stock writer).
     async fn put_product_once(&self, spec: &ProductSpec) -> Result<(Product, bool), StoreError> {
         let now = now_millis();
-        let created = match insert_product(self.pool(), spec, now).await {
+        let sku = spec.sku.as_str();
+        let mut tx = self.pool().begin_with(dialect::BEGIN_WRITE).await?;
+        let created = match insert_product(&mut tx, spec, now).await {
             Ok(()) => true,
             Err(e) if is_unique_violation(&e) => {
-                update_product(self.pool(), spec, now).await?;
+                update_product(&mut tx, spec, now).await?;
                 false
             }
             Err(e) => return Err(e.into()),
         };
+        let (rows, total) = lock_buckets(&mut tx, sku).await?;
+        add_buckets(&mut tx, sku, rows, spec.buckets, now).await?;
+        spread(&mut tx, sku, spec.buckets, spec.stock.unwrap_or(total), now).await?;
+        tx.commit().await?;
         let product = self.product_once(&spec.sku).await?.ok_or_else(|| {
             StoreError::Corrupt(format!("product {} vanished after write", spec.sku).into())
         })?;

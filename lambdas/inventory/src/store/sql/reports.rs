@@ -2,6 +2,7 @@
 //! `SIGNED INTEGER`, which MySQL reads as a BIGINT cast and SQLite as INTEGER affinity, so one
 //! statement serves both. (Compiled once per database; see `store/mod.rs`.)
 
+use super::stock::total_stock;
 use super::{Adapter, Db};
 use crate::domain::Millis;
 use crate::store::rows::{ExportSaleRow, LedgerRow, MovementRow};
@@ -47,16 +48,18 @@ async fn movements_in<'e>(
 async fn ledger_rows<'e>(
     ex: impl Executor<'e, Database = Db>,
 ) -> Result<Vec<LedgerRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT p.sku, p.stock, \
+    sqlx::query_as(concat!(
+        "SELECT p.sku, ",
+        total_stock!(),
+        " AS stock, \
          CAST((SELECT COALESCE(SUM(s.quantity), 0) FROM sales s WHERE s.sku = p.sku) \
            AS SIGNED INTEGER) AS sold, \
          CAST((SELECT COALESCE(SUM(r.quantity), 0) FROM restocks r WHERE r.sku = p.sku) \
            AS SIGNED INTEGER) AS restocked, \
          CAST((SELECT COUNT(*) FROM factory_orders f WHERE f.sku = p.sku \
            AND f.status IN ('pending', 'requested')) AS SIGNED INTEGER) AS open_orders \
-         FROM products p ORDER BY p.sku",
-    )
+         FROM products p ORDER BY p.sku"
+    ))
     .fetch_all(ex)
     .await
 }

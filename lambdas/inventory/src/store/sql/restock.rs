@@ -3,7 +3,8 @@
 //! `store/mod.rs`.)
 
 use super::orders::insert_transition;
-use super::{Adapter, Db};
+use super::stock::{lock_buckets, lock_product, spread};
+use super::{Adapter, Db, dialect};
 use crate::domain::{Millis, now_millis};
 use crate::store::{FulfillOutcome, Restock, StoreError};
 
@@ -22,10 +23,10 @@ async fn close_fulfilled(tx: &mut Tx, id: &str, now: Millis) -> Result<u64, sqlx
     .map(|r| r.rows_affected())
 }
 
-async fn order_batch(tx: &mut Tx, id: &str) -> Result<(String, i64), sqlx::Error> {
+async fn order_batch(tx: &mut Tx, id: &str) -> Result<Option<(String, i64)>, sqlx::Error> {
     sqlx::query_as("SELECT sku, quantity FROM factory_orders WHERE id = ?")
         .bind(id)
-        .fetch_one(&mut **tx)
+        .fetch_optional(&mut **tx)
         .await
 }
 
@@ -53,16 +54,6 @@ async fn insert_restock(
     .map(|_| ())
 }
 
-async fn add_stock(tx: &mut Tx, sku: &str, quantity: i64, now: Millis) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE products SET stock = stock + ?, updated_at = ? WHERE sku = ?")
-        .bind(quantity)
-        .bind(now)
-        .bind(sku)
-        .execute(&mut **tx)
-        .await
-        .map(|_| ())
-}
-
 impl Adapter {
     async fn fulfill_once(
         &self,
@@ -70,15 +61,26 @@ impl Adapter {
         correlation_id: &str,
     ) -> Result<FulfillOutcome, StoreError> {
         let now = now_millis();
-        let mut tx = self.pool().begin().await?;
-        let closed = close_fulfilled(&mut tx, id, now).await? == 1;
-        if closed {
-            let (sku, quantity) = order_batch(&mut tx, id).await?;
-            insert_restock(&mut tx, id, &sku, quantity, correlation_id, now).await?;
-            add_stock(&mut tx, &sku, quantity, now).await?;
-            let note = format!("factory completed; restocked {quantity}");
-            insert_transition(&mut tx, id, "fulfilled", &note, now).await?;
-        }
+        let mut tx = self.pool().begin_with(dialect::BEGIN_WRITE).await?;
+        // The stock first (product row, then every bucket: the lock order of every stock
+        // writer), then the order: a sale holding one bucket and waiting for the order's row
+        // cannot be waited on by a restock that already holds that row.
+        let closed = match order_batch(&mut tx, id).await? {
+            Some((sku, quantity)) => {
+                let buckets = lock_product(&mut tx, &sku).await?.unwrap_or(1);
+                let (rows, total) = lock_buckets(&mut tx, &sku).await?;
+                if close_fulfilled(&mut tx, id, now).await? == 1 {
+                    insert_restock(&mut tx, id, &sku, quantity, correlation_id, now).await?;
+                    spread(&mut tx, &sku, buckets.min(rows), total + quantity, now).await?;
+                    let note = format!("factory completed; restocked {quantity}");
+                    insert_transition(&mut tx, id, "fulfilled", &note, now).await?;
+                    true
+                } else {
+                    false
+                }
+            }
+            None => false,
+        };
         tx.commit().await?;
         Ok(match self.factory_order_once(id).await? {
             None => FulfillOutcome::Unknown,

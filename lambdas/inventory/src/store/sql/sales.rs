@@ -5,6 +5,7 @@
 
 use super::orders::insert_transition;
 use super::outbox::insert_outbox;
+use super::stock::total_stock;
 use super::{Adapter, Db, dialect};
 use crate::domain::{
     Millis, OrderRef, OrderStatus, SaleRequest, StockOutEvent, new_id, now_millis,
@@ -33,11 +34,13 @@ async fn refusal_view<'e>(
     ex: impl Executor<'e, Database = Db>,
     sku: &str,
 ) -> Result<Option<RefusalRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT p.stock, fo.id AS order_id, fo.status AS order_status FROM products p \
+    sqlx::query_as(concat!(
+        "SELECT ",
+        total_stock!(),
+        " AS stock, fo.id AS order_id, fo.status AS order_status FROM products p \
          LEFT JOIN factory_orders fo ON fo.sku = p.sku AND fo.status IN ('pending', 'requested') \
-         WHERE p.sku = ?",
-    )
+         WHERE p.sku = ?"
+    ))
     .bind(sku)
     .fetch_optional(ex)
     .await
