@@ -121,3 +121,36 @@ async fn a_signed_completion_restocks_once_and_a_forged_one_changes_nothing() {
     let (_, inv) = call(&app, request("GET", "/inventory/glazed", None, false)).await;
     assert_eq!(inv["stock"].as_i64(), Some(6), "restocked exactly once");
 }
+
+#[tokio::test]
+async fn the_admin_put_sets_buckets_and_can_keep_the_total() {
+    let app = app();
+    let put = |body: Value| request("PUT", "/admin/inventory/hot", Some(body), true);
+    // Creating a product needs a stock.
+    let (status, body) = call(&app, put(json!({"buckets": 4}))).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_request");
+    assert!(body["message"].as_str().unwrap_or("").contains("stock"));
+    let (status, body) = call(&app, put(json!({"stock": 10, "buckets": 4}))).await;
+    assert_eq!(
+        (status, &body["stock"], &body["buckets"]),
+        (201, &json!(10), &json!(4))
+    );
+    assert_eq!(sell(&app, "hot", 3).await.0, 201);
+    // No stock in the body: the total (7 after the sale) is kept, the bucket count changes.
+    let (status, body) = call(&app, put(json!({"buckets": 16}))).await;
+    assert_eq!(
+        (status, &body["stock"], &body["buckets"]),
+        (200, &json!(7), &json!(16))
+    );
+    for bad in [
+        json!({"stock": 1, "buckets": 0}),
+        json!({"stock": 1, "buckets": 65}),
+    ] {
+        let (status, body) = call(&app, put(bad)).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body["message"].as_str().unwrap_or("").contains("buckets"));
+    }
+    let (status, body) = call(&app, request("GET", "/inventory/hot", None, false)).await;
+    assert_eq!((status, &body["buckets"]), (200, &json!(16)));
+}

@@ -26,8 +26,10 @@
 //! - `error.rs`: `StoreError`, which keeps the driver's error as its source.
 
 use crate::domain::{FactoryOrder, Millis, OrderRef, Sale, SaleRequest, StockOutEvent};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 mod error;
 pub mod memory;
@@ -201,4 +203,91 @@ pub(crate) fn event_json(event: &StockOutEvent) -> Result<String, StoreError> {
 /// Truncates free text (factory errors) to what the column holds.
 pub(crate) fn clip(s: &str, max_chars: usize) -> String {
     s.chars().take(max_chars).collect()
+}
+
+/// Runs one store operation inside a `db` span (fields `db.system`, `db.operation`, and `error`
+/// when it fails): the database's share of a request in the logs' span path and in the trace.
+pub(crate) async fn traced<T>(
+    system: &'static str,
+    operation: &'static str,
+    work: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let span = tracing::info_span!(
+        "db",
+        db.system = system,
+        db.operation = operation,
+        error = tracing::field::Empty
+    );
+    let result = work.instrument(span.clone()).await;
+    if let Err(e) = &result {
+        span.record("error", tracing::field::display(e));
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use tracing::field::{Field, Visit};
+    use tracing_subscriber::layer::{Context, SubscriberExt};
+
+    /// Every span's name and fields, as `name field=value …`, in the order they were set.
+    #[derive(Clone, Default)]
+    struct Spans(Arc<Mutex<Vec<String>>>);
+
+    struct Fields<'a>(&'a mut String);
+    impl Visit for Fields<'_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            self.0.push_str(&format!(" {}={:?}", field.name(), value));
+        }
+        fn record_str(&mut self, field: &Field, value: &str) {
+            self.0.push_str(&format!(" {}={}", field.name(), value));
+        }
+    }
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Spans {
+        fn on_new_span(
+            &self,
+            attrs: &tracing::span::Attributes<'_>,
+            _: &tracing::span::Id,
+            _: Context<'_, S>,
+        ) {
+            let mut line = attrs.metadata().name().to_owned();
+            attrs.record(&mut Fields(&mut line));
+            self.0.lock().unwrap().push(line);
+        }
+        fn on_record(
+            &self,
+            _: &tracing::span::Id,
+            values: &tracing::span::Record<'_>,
+            _: Context<'_, S>,
+        ) {
+            let mut line = "record".to_owned();
+            values.record(&mut Fields(&mut line));
+            self.0.lock().unwrap().push(line);
+        }
+    }
+
+    #[tokio::test]
+    async fn each_store_operation_is_a_db_span_with_its_error() {
+        let spans = Spans::default();
+        let _guard =
+            tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
+        let ok: Result<i64, StoreError> = traced("mysql", "sell", async { Ok(1) }).await;
+        assert_eq!(ok.ok(), Some(1));
+        let failed: Result<(), StoreError> = traced("sqlite", "fulfill", async {
+            Err(StoreError::Unavailable("lock wait timeout (1205)".into()))
+        })
+        .await;
+        assert!(failed.is_err());
+        let seen = spans.0.lock().unwrap().clone();
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        assert_eq!(seen[0], "db db.system=mysql db.operation=sell");
+        assert_eq!(seen[1], "db db.system=sqlite db.operation=fulfill");
+        assert!(
+            seen[2].starts_with("record error=") && seen[2].contains("1205"),
+            "{seen:?}"
+        );
+    }
 }

@@ -124,7 +124,19 @@ impl MySqlStore {
     /// Runs `op`; when the database refused the credentials and they can be re-read, re-reads
     /// them (at most once a second for a burst), replaces the pool's connect options and runs
     /// `op` once more.
-    pub(crate) async fn retry_auth<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    pub(crate) async fn retry_auth<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        op: F,
+    ) -> Result<T, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        super::traced("mysql", operation, self.retry_auth_untraced(op)).await
+    }
+
+    async fn retry_auth_untraced<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, StoreError>>,
@@ -174,7 +186,7 @@ impl Schema for MySqlStore {
 #[async_trait::async_trait]
 impl Sales for MySqlStore {
     async fn sell(&self, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
-        self.retry_auth(|| self.sell_once(req)).await
+        self.retry_auth("sell", || self.sell_once(req)).await
     }
 }
 

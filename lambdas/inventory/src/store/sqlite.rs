@@ -97,13 +97,13 @@ async fn take(
 }
 
 impl SqliteStore {
-    /// Credentials never rotate here: runs `op` once.
-    async fn retry_auth<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    /// Credentials never rotate here: runs `op` once (in its `db` span).
+    async fn retry_auth<T, F, Fut>(&self, operation: &'static str, op: F) -> Result<T, StoreError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>>,
     {
-        op().await
+        super::traced("sqlite", operation, op()).await
     }
 
     pub fn connect(url: &str, settings: &PoolSettings) -> Result<Self, StoreError> {
@@ -172,6 +172,12 @@ async fn insert_sale(
 #[async_trait::async_trait]
 impl Sales for SqliteStore {
     async fn sell(&self, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
+        self.retry_auth("sell", || self.sell_once(req)).await
+    }
+}
+
+impl SqliteStore {
+    async fn sell_once(&self, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
         let now = now_millis();
         let id = new_id();
         let q = req.quantity.get();

@@ -123,12 +123,13 @@ impl Adapter {
 #[async_trait::async_trait]
 impl Catalog for Adapter {
     async fn product(&self, sku: &Sku) -> Result<Option<Product>, StoreError> {
-        self.retry_auth(|| self.product_once(sku)).await
+        self.retry_auth("product", || self.product_once(sku)).await
     }
     async fn products(&self) -> Result<Vec<Product>, StoreError> {
-        self.retry_auth(|| self.products_once()).await
+        self.retry_auth("products", || self.products_once()).await
     }
     async fn put_product(&self, spec: &ProductSpec) -> Result<(Product, bool), StoreError> {
-        self.retry_auth(|| self.put_product_once(spec)).await
+        self.retry_auth("put_product", || self.put_product_once(spec))
+            .await
     }
 }

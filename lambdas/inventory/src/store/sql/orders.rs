@@ -241,7 +241,8 @@ impl Adapter {
 #[async_trait::async_trait]
 impl Orders for Adapter {
     async fn factory_order(&self, id: &str) -> Result<Option<FactoryOrder>, StoreError> {
-        self.retry_auth(|| self.factory_order_once(id)).await
+        self.retry_auth("factory_order", || self.factory_order_once(id))
+            .await
     }
     async fn mark_requested(
         &self,
@@ -249,21 +250,27 @@ impl Orders for Adapter {
         factory_ref: &str,
         event_id: &str,
     ) -> Result<bool, StoreError> {
-        self.retry_auth(|| self.mark_requested_once(id, factory_ref, event_id))
-            .await
+        self.retry_auth("mark_requested", || {
+            self.mark_requested_once(id, factory_ref, event_id)
+        })
+        .await
     }
     async fn record_failure(&self, id: &str, error: &str, give_up: bool) -> Result<(), StoreError> {
-        self.retry_auth(|| self.record_failure_once(id, error, give_up))
-            .await
+        self.retry_auth("record_failure", || {
+            self.record_failure_once(id, error, give_up)
+        })
+        .await
     }
     async fn reopen(&self, id: &str, note: &str) -> Result<bool, StoreError> {
-        self.retry_auth(|| self.reopen_once(id, note)).await
+        self.retry_auth("reopen", || self.reopen_once(id, note))
+            .await
     }
     async fn orders_in(
         &self,
         status: OrderStatus,
         limit: i64,
     ) -> Result<Vec<FactoryOrder>, StoreError> {
-        self.retry_auth(|| self.orders_in_once(status, limit)).await
+        self.retry_auth("orders_in", || self.orders_in_once(status, limit))
+            .await
     }
 }

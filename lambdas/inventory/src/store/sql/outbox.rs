@@ -174,15 +174,20 @@ impl Outbox for Adapter {
         created_before: Millis,
         limit: i64,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.retry_auth(|| self.unpublished_once(created_before, limit))
-            .await
+        self.retry_auth("unpublished", || {
+            self.unpublished_once(created_before, limit)
+        })
+        .await
     }
     async fn mark_published(&self, event_id: &str) -> Result<(), StoreError> {
-        self.retry_auth(|| self.mark_published_once(event_id)).await
+        self.retry_auth("mark_published", || self.mark_published_once(event_id))
+            .await
     }
     async fn note_publish_failure(&self, event_id: &str) -> Result<(), StoreError> {
-        self.retry_auth(|| self.note_publish_failure_once(event_id))
-            .await
+        self.retry_auth("note_publish_failure", || {
+            self.note_publish_failure_once(event_id)
+        })
+        .await
     }
     async fn handle_stuck(
         &self,
@@ -190,7 +195,9 @@ impl Outbox for Adapter {
         max_attempts: i64,
         limit: i64,
     ) -> Result<StuckOrders, StoreError> {
-        self.retry_auth(|| self.handle_stuck_once(requested_before, max_attempts, limit))
-            .await
+        self.retry_auth("handle_stuck", || {
+            self.handle_stuck_once(requested_before, max_attempts, limit)
+        })
+        .await
     }
 }

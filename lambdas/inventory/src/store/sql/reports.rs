@@ -67,7 +67,7 @@ async fn ledger_rows<'e>(
 #[async_trait::async_trait]
 impl Reports for Adapter {
     async fn sales_between(&self, from: Millis, to: Millis) -> Result<Vec<SaleRow>, StoreError> {
-        self.retry_auth(|| async {
+        self.retry_auth("sales_between", || async {
             let rows = sales_in(self.pool(), from, to).await?;
             Ok(rows.into_iter().map(SaleRow::from).collect())
         })
@@ -78,14 +78,14 @@ impl Reports for Adapter {
         from: Millis,
         to: Millis,
     ) -> Result<Vec<Movement>, StoreError> {
-        self.retry_auth(|| async {
+        self.retry_auth("movements_between", || async {
             let rows = movements_in(self.pool(), from, to).await?;
             Ok(rows.into_iter().map(Movement::from).collect())
         })
         .await
     }
     async fn ledger(&self) -> Result<Vec<Ledger>, StoreError> {
-        self.retry_auth(|| async {
+        self.retry_auth("ledger", || async {
             let rows = ledger_rows(self.pool()).await?;
             Ok(rows.into_iter().map(Ledger::from).collect())
         })

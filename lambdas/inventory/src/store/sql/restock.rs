@@ -93,7 +93,7 @@ impl Adapter {
 #[async_trait::async_trait]
 impl Restock for Adapter {
     async fn fulfill(&self, id: &str, correlation_id: &str) -> Result<FulfillOutcome, StoreError> {
-        self.retry_auth(|| self.fulfill_once(id, correlation_id))
+        self.retry_auth("fulfill", || self.fulfill_once(id, correlation_id))
             .await
     }
 }
