@@ -6,7 +6,7 @@
 use super::*;
 use crate::domain::{OrderStatus, ProductSpec, Quantity, SaleRequest, Sku, new_id};
 use crate::factory::{CallbackSigner, FactorySettings};
-use crate::sim::{Answer, FactorySim, Knobs, KnobsPatch, ScheduledCompletion, parse_request};
+use crate::sim::{Completions, FactorySim, Knobs, KnobsPatch, ScheduledCompletion};
 use crate::store::{Catalog, MemoryStore, SaleOutcome, Sales};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -16,52 +16,36 @@ use std::time::Duration;
 const CALLBACK_BASE: &str = "http://127.0.0.1:9/";
 const MAX_RECEIVES: u32 = 3;
 
-/// The factory stand-in served on 127.0.0.1, recording the completions it would send.
+/// The factory stand-in ([`FactorySim::manufacture`]) served on 127.0.0.1, as the local stack
+/// serves it at `/factory-sim`; the completions it would send are recorded, not sent.
 struct Factory {
     sim: Arc<FactorySim>,
     url: String,
-    scheduled: Arc<Mutex<Vec<ScheduledCompletion>>>,
+    scheduled: Arc<Recorded>,
+}
+
+/// The completions the factory scheduled.
+#[derive(Default)]
+struct Recorded(Mutex<Vec<ScheduledCompletion>>);
+
+impl Completions for Recorded {
+    async fn schedule(&self, item: ScheduledCompletion, _delay: Duration) -> Result<(), String> {
+        self.0.lock().map_err(|e| e.to_string())?.push(item);
+        Ok(())
+    }
 }
 
 impl Factory {
     async fn start(knobs: Knobs) -> Factory {
         let sim = Arc::new(FactorySim::new(knobs));
-        let scheduled = Arc::new(Mutex::new(Vec::new()));
+        let scheduled = Arc::new(Recorded::default());
         let (s, q) = (sim.clone(), scheduled.clone());
         let app = axum::Router::new().route(
             "/api/manufactures",
             axum::routing::post(move |body: axum::body::Bytes| async move {
-                let (status, body) = match parse_request(&body) {
-                    Err(e) => (
-                        400,
-                        serde_json::json!({"error": "bad_request", "message": e}),
-                    ),
-                    Ok(req) => match s.answer(&req) {
-                        Answer::Accepted {
-                            reference,
-                            schedule,
-                        } => {
-                            if let Some((callback_url, completion)) = schedule {
-                                q.lock().unwrap().push(ScheduledCompletion {
-                                    callback_url,
-                                    completion,
-                                });
-                            }
-                            (
-                                202,
-                                serde_json::json!({"reference": reference, "status": "accepted"}),
-                            )
-                        }
-                        Answer::Failed(status, why) => (
-                            status,
-                            serde_json::json!({"error": "factory_error", "message": why}),
-                        ),
-                    },
-                };
-                (
-                    axum::http::StatusCode::from_u16(status).unwrap(),
-                    axum::Json(body),
-                )
+                let reply = s.manufacture(Ok(&body), &*q).await;
+                let status = axum::http::StatusCode::from_u16(reply.status).unwrap();
+                (status, axum::Json(reply.body))
             }),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -194,7 +178,7 @@ async fn an_accepting_factory_moves_the_order_to_requested_with_its_reference() 
     assert!(reference.starts_with("sim-"), "{reference}");
     assert_eq!((factory.requests(), factory.batches()), (1, 1));
     // The factory will call back for this order, with the order's quantity.
-    let scheduled = factory.scheduled.lock().unwrap().clone();
+    let scheduled = factory.scheduled.0.lock().unwrap().clone();
     assert_eq!(scheduled.len(), 1);
     let signer = CallbackSigner::new("unit-callback-secret");
     assert!(
