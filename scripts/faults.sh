@@ -2,7 +2,7 @@
 # The reliability suite, all of it, then docs/reliability.md regenerated from its results:
 #   tests/tests/faults/     faults injected into the running pipeline (MariaDB crash, factory
 #                           timeouts/500/429/flapping, duplicates, out-of-order, poison, crashes)
-#   tests/tests/hostile.rs  hostile HTTP corpus over raw TCP
+#   tests/tests/hostile/    hostile HTTP corpus over raw TCP
 #   tests/tests/props.rs    proptest: request parsing and SQS decoding
 #   tests/tests/hygiene.rs  secrets never in logs or captured data
 #   tests/tests/pipeline.rs the end-to-end tests the table refers to

@@ -24,7 +24,7 @@ import sys
 
 SUITES = [
     ("faults", "Faults injected into the running pipeline", "tests/tests/faults"),
-    ("hostile", "Hostile HTTP input", "tests/tests/hostile.rs"),
+    ("hostile", "Hostile HTTP input", "tests/tests/hostile"),
     ("props", "Property-based parsing tests (proptest)", "tests/tests/props.rs"),
     ("hygiene", "Secret hygiene", "tests/tests/hygiene.rs"),
 ]
@@ -76,7 +76,8 @@ PIPELINE = {
 
 RESULT_RE = re.compile(r"^test (\S+) \.\.\. (ok|FAILED|ignored)")
 RUNNING_RE = re.compile(r"^\s*Running (\S+)")
-SUITE_FILE_RE = re.compile(r"^tests/(\w+)\.rs$")
+# A suite is one test binary: `tests/<suite>.rs`, or `tests/<suite>/main.rs` with its modules.
+SUITE_FILE_RE = re.compile(r"^tests/(\w+)(?:\.rs|/main\.rs)$")
 
 
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -91,12 +92,15 @@ def md(s):
 
 
 def split_name(name):
-    """`case::sqlite` -> (case, sqlite); `case::mysql` -> (case, mariadb); `case` -> (case, None)."""
+    """`case::sqlite` -> (case, sqlite); `case::mysql` -> (case, mariadb); `case` -> (case, None).
+    The module a case sits in (`database::case::sqlite` in a suite split into modules) is
+    dropped: the case is the test function, as the record names it."""
+    db = None
     if name.endswith("::sqlite"):
-        return name[: -len("::sqlite")], "sqlite"
-    if name.endswith("::mysql"):
-        return name[: -len("::mysql")], "mariadb"
-    return name, None
+        name, db = name[: -len("::sqlite")], "sqlite"
+    elif name.endswith("::mysql"):
+        name, db = name[: -len("::mysql")], "mariadb"
+    return name.rsplit("::", 1)[-1], db
 
 
 def read_logs(results):

@@ -1,13 +1,15 @@
 //! The factory stand-in's local HTTP face (`/factory-sim/*`): the shared stand-in
 //! (`inventory::sim::FactorySim`, also behind the deployed factory-sim function) answers
-//! manufacture requests; completions are called back after the configured delay from a task
-//! of this process (held back while `Shared::hold_completions` is true). `/control` reads and
-//! sets the knobs.
+//! manufacture requests ([`FactorySim::manufacture`]); completions are called back after the
+//! configured delay from a task of this process ([`LocalCompletions`], held back while
+//! `Shared::hold_completions` is true). `/control` reads and sets the knobs.
+//!
+//! [`FactorySim::manufacture`]: inventory::sim::FactorySim::manufacture
 
 use crate::Shared;
 use crate::http::json_response;
 use axum::response::Response as AxumResponse;
-use inventory::sim::{Answer, KnobsPatch};
+use inventory::sim::{Completions, KnobsPatch, ScheduledCompletion};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -23,58 +25,16 @@ pub(crate) async fn route(
 ) -> AxumResponse {
     match (method, path) {
         ("POST", "/api/manufactures") => {
-            let started = std::time::Instant::now();
             let span = tracing::info_span!(
                 "factory_sim",
                 correlation_id = %inventory::domain::correlation_id(correlation_id)
             );
-            let latency = Duration::from_millis(shared.sim.knobs().latency_ms);
-            if !latency.is_zero() {
-                tokio::time::sleep(latency).await;
-            }
-            let req = match inventory::sim::parse_request(body) {
-                Ok(r) => r,
-                Err(e) => {
-                    span.in_scope(|| tracing::warn!(outcome = "bad_request", status = 400, error = %e, "factory-sim: manufacture request"));
-                    return json_response(400, json!({"error": "bad_request", "message": e}));
-                }
-            };
-            let factory_order_id = req.message_group_id.clone();
-            let answer = shared.sim.answer(&req);
-            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-            match answer {
-                Answer::Accepted {
-                    reference,
-                    schedule,
-                } => {
-                    span.in_scope(|| tracing::info!(outcome = "accepted", status = 202, factory_order_id = %factory_order_id, factory_ref = %reference, repeat = schedule.is_none(), latency_ms, "factory-sim: manufacture request"));
-                    if let Some((url, completion)) = schedule {
-                        let delay = Duration::from_millis(shared.sim.knobs().delay_ms);
-                        let shared = shared.clone();
-                        let mut hold = shared.hold_completions.subscribe();
-                        let task_span = span.clone();
-                        tokio::spawn(
-                            async move {
-                                tokio::time::sleep(delay).await;
-                                let _ = hold.wait_for(|held| !*held).await;
-                                let status =
-                                    inventory::sim::deliver(&shared.http, &url, &completion).await;
-                                let delivered = status.is_some_and(|s| (200..300).contains(&s));
-                                if delivered {
-                                    shared.sim.completions.fetch_add(1, Ordering::Relaxed);
-                                }
-                                tracing::info!(outcome = if delivered { "delivered" } else { "not_delivered" }, callback_status = status, factory_order_id = %completion.message_group_id.as_deref().unwrap_or("-"), "factory-sim: completion callback");
-                            }
-                            .instrument(task_span),
-                        );
-                    }
-                    json_response(202, json!({"reference": reference, "status": "accepted"}))
-                }
-                Answer::Failed(status, why) => {
-                    span.in_scope(|| tracing::warn!(outcome = "failed", status, factory_order_id = %factory_order_id, error = why, latency_ms, "factory-sim: manufacture request"));
-                    json_response(status, json!({"error": "factory_error", "message": why}))
-                }
-            }
+            let reply = shared
+                .sim
+                .manufacture(Ok(body), &LocalCompletions(shared.clone()))
+                .instrument(span)
+                .await;
+            json_response(reply.status, reply.body)
         }
         ("GET", "/control") => json_response(200, sim_state(shared)),
         ("POST", "/control") => match serde_json::from_slice::<KnobsPatch>(body) {
@@ -92,6 +52,28 @@ pub(crate) async fn route(
             404,
             json!({"error": "not_found", "message": "unknown factory-sim route"}),
         ),
+    }
+}
+
+/// The local stack's [`Completions`]: a task of this process waits the delay (and while
+/// `Shared::hold_completions` is true), then calls the callback back. Any callback URL.
+struct LocalCompletions(Arc<Shared>);
+
+impl Completions for LocalCompletions {
+    async fn schedule(&self, item: ScheduledCompletion, delay: Duration) -> Result<(), String> {
+        let shared = self.0.clone();
+        let mut hold = shared.hold_completions.subscribe();
+        tokio::spawn(
+            async move {
+                tokio::time::sleep(delay).await;
+                let _ = hold.wait_for(|held| !*held).await;
+                let status = shared.sim.complete(&shared.http, &item).await;
+                let delivered = status.is_some_and(|s| (200..300).contains(&s));
+                tracing::info!(outcome = if delivered { "delivered" } else { "not_delivered" }, callback_status = status, factory_order_id = %item.completion.message_group_id.as_deref().unwrap_or("-"), "factory-sim: completion callback");
+            }
+            .instrument(tracing::Span::current()),
+        );
+        Ok(())
     }
 }
 

@@ -1,10 +1,10 @@
 //! The deployed factory-sim: one handler for the two event kinds the function receives.
 //!
-//! - Function URL requests (payload format 2.0): `POST /api/manufactures` is answered by
-//!   [`FactorySim::answer`]; on acceptance the completion is put on the sim's own SQS queue with
-//!   `DelaySeconds = min(900, delay_ms / 1000)`.
+//! - Function URL requests (payload format 2.0): `POST /api/manufactures` is answered by the
+//!   shared stand-in, [`FactorySim::manufacture`]; on acceptance the completion is put on the
+//!   sim's own SQS queue with `DelaySeconds = min(900, delay_ms / 1000)`.
 //! - SQS events from that queue: each completion is POSTed to its callback URL with
-//!   [`inventory::sim::deliver`]; failed deliveries are reported as batch item failures, so SQS
+//!   [`FactorySim::complete`]; failed deliveries are reported as batch item failures, so SQS
 //!   retries them and moves them to the DLQ after `maxReceiveCount`.
 //!
 //! Limitation: the idempotency map (factory order id -> reference) lives in one execution
@@ -17,17 +17,17 @@ use aws_lambda_events::encodings::Body;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use base64::Engine;
 use http::{HeaderMap, HeaderValue};
-use inventory::sim::{Answer, FactorySim, ScheduledCompletion, callback_allowed, parse_request};
+use inventory::sim::{Completions, FactorySim, ScheduledCompletion, callback_allowed};
 use serde_json::{Value, json};
 use std::future::Future;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tracing::Instrument;
 
 /// SQS caps `DelaySeconds` at 15 minutes.
 pub const MAX_DELAY_SECS: u64 = 900;
 
-/// Where accepted completions wait until they are due (the SQS delay queue in AWS).
+/// Where accepted completions wait until they are due (the SQS delay queue in AWS): how this
+/// function implements the shared stand-in's [`Completions`].
 pub trait CompletionQueue: Send + Sync {
     fn schedule(
         &self,
@@ -42,6 +42,19 @@ pub struct App<Q> {
     pub http: reqwest::Client,
     /// When set, completions are only sent to URLs under it (not an open relay).
     pub callback_base: Option<String>,
+}
+
+/// The deployed sim's side of the shared stand-in: completions only to callback URLs under
+/// `callback_base` (when set), waiting on the SQS delay queue (whole seconds, at most 15 minutes).
+impl<Q: CompletionQueue> Completions for App<Q> {
+    fn allows(&self, callback_url: &str) -> bool {
+        callback_allowed(callback_url, self.callback_base.as_deref())
+    }
+
+    async fn schedule(&self, item: ScheduledCompletion, delay: Duration) -> Result<(), String> {
+        let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.queue.schedule(&item, delay_seconds(delay_ms)).await
+    }
 }
 
 /// The two kinds of events the function is invoked with.
@@ -173,56 +186,15 @@ impl<Q: CompletionQueue> App<Q> {
         .await
     }
 
+    /// `POST /api/manufactures`: answered by the shared stand-in ([`FactorySim::manufacture`]),
+    /// with this app as its [`Completions`] (allowed callbacks, the SQS delay queue).
     async fn manufacture(&self, req: &ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
-        let knobs = self.sim.knobs();
-        if knobs.latency_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(knobs.latency_ms)).await;
-        }
-        let body = match body_bytes(req) {
-            Ok(b) => b,
-            Err(e) => return error(400, "bad_request", &e),
-        };
-        let request = match parse_request(&body) {
-            Ok(r) => r,
-            Err(e) => return error(400, "bad_request", &e),
-        };
-        if !callback_allowed(&request.callback_url, self.callback_base.as_deref()) {
-            tracing::warn!(factory_order_id = %request.message_group_id, "CallbackUrl refused: not under CALLBACK_BASE_URL");
-            return error(
-                400,
-                "bad_request",
-                "CallbackUrl is not an allowed callback URL",
-            );
-        }
-        match self.sim.answer(&request) {
-            Answer::Failed(status, why) => error(status, "factory_error", why),
-            Answer::Accepted {
-                reference,
-                schedule,
-            } => {
-                if let Some((callback_url, completion)) = schedule {
-                    let item = ScheduledCompletion {
-                        callback_url,
-                        completion,
-                    };
-                    let delay = delay_seconds(knobs.delay_ms);
-                    if let Err(e) = self.queue.schedule(&item, delay).await {
-                        // Not accepted after all: a retry must schedule the completion again.
-                        self.sim.forget(&request.message_group_id);
-                        tracing::error!(factory_order_id = %request.message_group_id, error = %e, "could not queue the completion");
-                        return error(503, "factory_error", "could not schedule the completion");
-                    }
-                    tracing::info!(factory_order_id = %request.message_group_id, %reference, delay_secs = delay, "accepted; completion scheduled");
-                } else {
-                    tracing::info!(factory_order_id = %request.message_group_id, %reference, "repeated request: first reference returned");
-                }
-                response(
-                    202,
-                    json!({"reference": reference, "status": "accepted"}),
-                    &[],
-                )
-            }
-        }
+        let body = body_bytes(req);
+        let reply = self
+            .sim
+            .manufacture(body.as_deref().map_err(String::as_str), self)
+            .await;
+        response(reply.status, reply.body, &[])
     }
 
     /// An SQS batch of due completions: delivered concurrently, failures reported per record.
@@ -274,9 +246,7 @@ impl<Q: CompletionQueue> App<Q> {
                 tracing::error!(factory_order_id = %order, "completion dropped: callback URL not allowed");
                 return Delivery::Dropped("callback URL not allowed".into());
             }
-            let outcome = match inventory::sim::deliver(&self.http, &item.callback_url, &item.completion)
-                .await
-            {
+            let outcome = match self.sim.complete(&self.http, &item).await {
                 Some(s) if (200..300).contains(&s) => Delivery::Delivered(s),
                 Some(s) if s == 408 || s == 429 || s >= 500 => {
                     Delivery::Retry(format!("callback answered {s}"))
@@ -286,7 +256,6 @@ impl<Q: CompletionQueue> App<Q> {
             };
             match &outcome {
                 Delivery::Delivered(s) => {
-                    self.sim.completions.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(factory_order_id = %order, status = s, "completion delivered");
                 }
                 Delivery::Retry(why) => {
@@ -308,7 +277,7 @@ mod tests {
     use super::*;
     use inventory::sim::Knobs;
     use std::sync::Mutex;
-    use std::sync::atomic::AtomicBool;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[derive(Default)]

@@ -223,27 +223,4 @@ async fn process(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decodes_raw_and_enveloped_events_and_rejects_poison() {
-        let raw = r#"{"schema_version":1,"event_id":"e","factory_order_id":"0193a2b4-0000-7000-8000-000000000000","sku":"glazed","quantity":100,"correlation_id":"c","occurred_at":1}"#;
-        assert_eq!(decode(raw).unwrap().sku.as_str(), "glazed");
-        let env = serde_json::json!({"Type": "Notification", "Message": raw}).to_string();
-        assert_eq!(decode(&env).unwrap().quantity, 100);
-        for bad in [
-            "",
-            "not json",
-            "{}",
-            &raw.replace("\"schema_version\":1", "\"schema_version\":2"),
-            &raw.replace("0193a2b4-0000-7000-8000-000000000000", "../x"),
-            &raw.replace("\"quantity\":100", "\"quantity\":\"many\""),
-        ] {
-            assert!(
-                matches!(decode(bad), Err(RecordError::Poison(_))),
-                "{bad:?}"
-            );
-        }
-    }
-}
+mod tests;

@@ -1,18 +1,25 @@
-//! `factory-sim`: a faithful stand-in for the legacy Factory API, with fault knobs. The local
-//! stack hosts it in-process; the `factory-sim` function deploys it when no real factory URL
-//! is configured.
+//! `factory-sim`: a faithful stand-in for the legacy Factory API, with fault knobs. One
+//! stand-in for everyone who needs one: the local stack hosts it in-process (`devstack`'s
+//! `factory.rs`), the `factory-sim` function deploys it when no real factory URL is configured,
+//! and unit tests serve it on 127.0.0.1 (`orderer/tests.rs`).
 //!
-//! Behaviour: `POST /api/manufactures` with the legacy body answers `202 {"reference"}` at once
-//! (after `latency_ms`), and `delay_ms` later POSTs the completion to `CallbackUrl`. A repeated
-//! request for the same `MessageGroupId` (the factory order id, also sent as `Idempotency-Key`)
-//! returns the first reference and schedules nothing new. `failure_rate` answers 500 at random,
-//! `down` answers 503 to everything.
+//! Behaviour ([`FactorySim::manufacture`]): `POST /api/manufactures` with the legacy body answers
+//! `202 {"reference"}` at once (after `latency_ms`), and `delay_ms` later POSTs the completion to
+//! `CallbackUrl`. A repeated request for the same `MessageGroupId` (the factory order id, also
+//! sent as `Idempotency-Key`) returns the first reference and schedules nothing new.
+//! `failure_rate` answers 500 at random, `down` answers 503 to everything.
+//!
+//! What differs between hosts is behind [`Completions`]: where a completion waits until it is
+//! due (a task of the local stack's process; the deployed sim's SQS delay queue) and which
+//! callback URLs are allowed (the deployed sim only sends to its `CALLBACK_BASE_URL`).
 
 use crate::factory::{Completion, ManufactureRequest};
+use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Knobs {
@@ -56,6 +63,40 @@ pub enum Answer {
         schedule: Option<(String, Completion)>,
     },
     Failed(u16, &'static str),
+}
+
+/// What a host does with the completion of a newly accepted order.
+pub trait Completions: Send + Sync {
+    /// Whether completions may be sent to `callback_url`, asked before the request is answered
+    /// (refused: 400). Any URL the request validation accepts, unless the host says otherwise.
+    fn allows(&self, callback_url: &str) -> bool {
+        let _ = callback_url;
+        true
+    }
+
+    /// Schedules `item` for delivery `delay` from now. An error takes the acceptance back: the
+    /// request is answered 503 and a retry of it schedules again.
+    fn schedule(
+        &self,
+        item: ScheduledCompletion,
+        delay: Duration,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// The answer to a manufacture request: its HTTP status and JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    fn error(status: u16, code: &str, message: &str) -> Reply {
+        Reply {
+            status,
+            body: json!({"error": code, "message": message}),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -148,6 +189,88 @@ impl FactorySim {
             reference,
             schedule: Some((req.callback_url.clone(), completion)),
         }
+    }
+
+    /// `POST /api/manufactures`, as every host answers it: waits `latency_ms`, validates the
+    /// body (`Err`: the host could not read it, a 400 like an invalid body), checks the callback
+    /// URL with the host, answers ([`FactorySim::answer`]), and has the host schedule a newly
+    /// accepted order's completion `delay_ms` from now. Logs one line with the outcome.
+    pub async fn manufacture<C: Completions>(
+        &self,
+        body: Result<&[u8], &str>,
+        completions: &C,
+    ) -> Reply {
+        let started = Instant::now();
+        let latency = Duration::from_millis(self.knobs().latency_ms);
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        let req = match body.map_err(str::to_owned).and_then(parse_request) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(outcome = "bad_request", status = 400, error = %e, "factory-sim: manufacture request");
+                return Reply::error(400, "bad_request", &e);
+            }
+        };
+        let factory_order_id = req.message_group_id.clone();
+        if !completions.allows(&req.callback_url) {
+            tracing::warn!(outcome = "bad_request", status = 400, factory_order_id = %factory_order_id, error = "CallbackUrl not allowed", "factory-sim: manufacture request");
+            return Reply::error(
+                400,
+                "bad_request",
+                "CallbackUrl is not an allowed callback URL",
+            );
+        }
+        match self.answer(&req) {
+            Answer::Accepted {
+                reference,
+                schedule,
+            } => {
+                let repeat = schedule.is_none();
+                if let Some((callback_url, completion)) = schedule {
+                    let item = ScheduledCompletion {
+                        callback_url,
+                        completion,
+                    };
+                    let delay = Duration::from_millis(self.knobs().delay_ms);
+                    if let Err(e) = completions.schedule(item, delay).await {
+                        // Not accepted after all: a retry must schedule the completion again.
+                        self.forget(&factory_order_id);
+                        tracing::error!(outcome = "not_scheduled", status = 503, factory_order_id = %factory_order_id, error = %e, "factory-sim: manufacture request: could not schedule the completion");
+                        return Reply::error(
+                            503,
+                            "factory_error",
+                            "could not schedule the completion",
+                        );
+                    }
+                }
+                let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+                tracing::info!(outcome = "accepted", status = 202, factory_order_id = %factory_order_id, factory_ref = %reference, repeat, latency_ms, "factory-sim: manufacture request");
+                Reply {
+                    status: 202,
+                    body: json!({"reference": reference, "status": "accepted"}),
+                }
+            }
+            Answer::Failed(status, why) => {
+                let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+                tracing::warn!(outcome = "failed", status, factory_order_id = %factory_order_id, error = why, latency_ms, "factory-sim: manufacture request");
+                Reply::error(status, "factory_error", why)
+            }
+        }
+    }
+
+    /// Sends a due completion to its callback URL ([`deliver`]) and counts it in `completions`
+    /// when the callback answered 2xx. The callback's final status; None if never reached.
+    pub async fn complete(
+        &self,
+        http: &reqwest::Client,
+        item: &ScheduledCompletion,
+    ) -> Option<u16> {
+        let status = deliver(http, &item.callback_url, &item.completion).await;
+        if status.is_some_and(|s| (200..300).contains(&s)) {
+            self.completions.fetch_add(1, Ordering::Relaxed);
+        }
+        status
     }
 }
 

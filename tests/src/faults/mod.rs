@@ -1,5 +1,5 @@
-//! Fault-injection kit of the reliability suite (`tests/tests/{faults/,hostile,props,hygiene}.rs`,
-//! run all at once by `scripts/faults.sh`):
+//! Fault-injection kit of the reliability suite (`tests/tests/{faults,hostile}/` and
+//! `tests/tests/{props,hygiene}.rs`, run all at once by `scripts/faults.sh`):
 //!
 //! - [`Mariadb`] (`mariadb.rs`): a private `mariadbd` that a test can crash (`SIGKILL`), stop
 //!   and restart on the same data dir and port; killed when the guard drops (even on panic) and
@@ -15,7 +15,7 @@
 //!   from which `scripts/reliability-table.py` renders `docs/reliability.md`;
 //! - raw HTTP/1.1 requests ([`raw_http`]) for input a normal client refuses to send;
 //! - SQS records as Lambda builds them ([`sqs_message`]); API capture records
-//!   ([`captured_records`]).
+//!   ([`captured_records`]) and the files under a directory ([`files_under`]).
 
 use std::time::Duration;
 
@@ -29,7 +29,7 @@ mod record;
 mod scripted_factory;
 mod sqs;
 
-pub use capture::captured_records;
+pub use capture::{captured_records, files_under};
 pub use faulty_store::FaultyStore;
 pub use invariants::{Accepted, Expect, check_invariants};
 pub use mariadb::Mariadb;
