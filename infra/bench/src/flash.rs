@@ -1,15 +1,17 @@
 //! Section 1, flash sale on MariaDB: one hot SKU with a huge stock (no stock-outs), N concurrent
-//! buyers, three ways:
+//! buyers, several ways:
 //! - `raw`: the statements the MySQL adapter ran for a sale before its one-round-trip procedure
 //!   (BEGIN; INSERT INTO sales; the conditional `SELL_SQL` decrement; COMMIT) in a tight loop on
 //!   the adapter's own pool: the single-row raw baseline;
 //! - `handler`: `inventory::api::handle` called directly with `lambda_http` requests built from
 //!   API Gateway v2 events (the Lambda code path minus the network), wired like `sales-api`
-//!   (its stdout capture sink and JSON logs);
+//!   (its stdout capture sink and JSON logs); the product has one stock bucket;
+//! - `handler-b4` / `handler-b16`: the same on a product whose stock is spread over 4 / 16
+//!   stock buckets (`products.buckets`), so the buyers mostly lock different rows;
 //! - `http-capture-on` / `http-capture-off`: the local stack over HTTP, keep-alive client.
 //!
-//! Every run has its own SKU; after it, the stock consumed is checked against the sales rows and
-//! the successful responses.
+//! Every run has its own SKU; after it, the stock consumed (the sum of the SKU's buckets) is
+//! checked against the sales rows and the successful responses.
 
 use crate::stats::{Lat, median, summarise_us};
 use clap::Parser;
@@ -40,21 +42,45 @@ pub const SELL_SQL: &str = "UPDATE stock_buckets \
 pub enum Variant {
     Raw,
     Handler,
+    /// The handler on a product with 4 stock buckets.
+    HandlerB4,
+    /// The handler on a product with 16 stock buckets.
+    HandlerB16,
     HttpCaptureOn,
     HttpCaptureOff,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 4] = [
+    pub const ALL: [Variant; 6] = [
+        Variant::Raw,
+        Variant::Handler,
+        Variant::HandlerB4,
+        Variant::HandlerB16,
+        Variant::HttpCaptureOn,
+        Variant::HttpCaptureOff,
+    ];
+    /// What runs on the current configuration when `--variants` is not given (scripts/bench.sh,
+    /// and CI's quick bench).
+    pub const DEFAULT: [Variant; 4] = [
         Variant::Raw,
         Variant::Handler,
         Variant::HttpCaptureOn,
         Variant::HttpCaptureOff,
     ];
+    /// What runs on the RDS-like configuration when `--variants` is not given: the single-row
+    /// raw limit, the one-round-trip sale, and the same with 4 and 16 stock buckets.
+    pub const RDS_DEFAULT: [Variant; 4] = [
+        Variant::Raw,
+        Variant::Handler,
+        Variant::HandlerB4,
+        Variant::HandlerB16,
+    ];
     pub fn name(self) -> &'static str {
         match self {
             Variant::Raw => "raw SQL",
             Variant::Handler => "handler",
+            Variant::HandlerB4 => "handler, 4 buckets",
+            Variant::HandlerB16 => "handler, 16 buckets",
             Variant::HttpCaptureOn => "HTTP, capture on",
             Variant::HttpCaptureOff => "HTTP, capture off",
         }
@@ -63,10 +89,44 @@ impl Variant {
         match self {
             Variant::Raw => "raw",
             Variant::Handler => "handler",
+            Variant::HandlerB4 => "handler-b4",
+            Variant::HandlerB16 => "handler-b16",
             Variant::HttpCaptureOn => "http-on",
             Variant::HttpCaptureOff => "http-off",
         }
     }
+    /// The variant with this tag (`--variants`).
+    pub fn from_tag(tag: &str) -> Option<Variant> {
+        Variant::ALL.into_iter().find(|v| v.tag() == tag.trim())
+    }
+    /// Every tag, for error messages and help.
+    pub fn tags() -> String {
+        Variant::ALL.map(Variant::tag).join(", ")
+    }
+    /// The stock buckets of the run's hot product (`products.buckets`).
+    pub fn buckets(self) -> i64 {
+        match self {
+            Variant::HandlerB4 => 4,
+            Variant::HandlerB16 => 16,
+            _ => 1,
+        }
+    }
+}
+
+/// The variants of a `--variants` list, in the order given, without repeats.
+pub fn parse_variants<S: AsRef<str>>(tags: &[S]) -> Result<Vec<Variant>, String> {
+    let mut out = Vec::new();
+    for t in tags {
+        let v = Variant::from_tag(t.as_ref())
+            .ok_or_else(|| format!("unknown variant {:?} ({})", t.as_ref(), Variant::tags()))?;
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("no variant given ({})", Variant::tags()));
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Clone)]
@@ -75,7 +135,8 @@ pub struct Config {
     pub rounds: usize,
     pub warmup: Duration,
     pub measure: Duration,
-    /// The variants to run (all by default; a subset is for profiling one code path).
+    /// The variants to run, in this order in the first round ([`Variant::DEFAULT`] or
+    /// [`Variant::RDS_DEFAULT`] unless `--variants` names others).
     pub variants: Vec<Variant>,
 }
 
@@ -568,13 +629,17 @@ impl Db {
         }
     }
 
-    async fn hot_product(&self, sku: &str) {
-        let spec = ProductSpec::new(
+    /// The run's hot product: stock [`MAX_STOCK`] spread evenly over `buckets` rows (10^9 in a
+    /// row at most: an `INT` holds it; no bucket of a run comes near empty, so no sale takes the
+    /// rebalancing path), reorder point 0 (never reached).
+    async fn hot_product(&self, sku: &str, buckets: i64) {
+        let spec = ProductSpec::build(
             Sku::parse(sku).expect("sku"),
             None,
-            MAX_STOCK,
+            Some(MAX_STOCK),
             Some(0),
             Some(100),
+            Some(buckets),
         )
         .expect("spec");
         self.store.put_product(&spec).await.expect("put product");
@@ -617,7 +682,7 @@ async fn run_one(
     scratch: &Path,
 ) -> Run {
     let sku = format!("flash-c{concurrency}-r{round}-{}", variant.tag());
-    db.hot_product(&sku).await;
+    db.hot_product(&sku, variant.buckets()).await;
     let settings = PoolSettings {
         max_connections: concurrency as u32,
         ..PoolSettings::default()
@@ -631,7 +696,7 @@ async fn run_one(
             pool.close().await;
             outs
         }
-        Variant::Handler => {
+        Variant::Handler | Variant::HandlerB4 | Variant::HandlerB16 => {
             // Wired as `sales-api` is (lambdas/sales-api/src/main.rs; the metrics recorder is
             // installed at start, see main.rs); no publisher is needed
             // since this sale never reaches the reorder point.
@@ -707,11 +772,11 @@ async fn run_one(
     }
 }
 
-/// The order of the variants in a round: rotated by one per round, so over four rounds every
-/// variant runs in every position.
-pub fn round_order(round: usize) -> Vec<Variant> {
-    let mut v = Variant::ALL.to_vec();
-    let n = v.len();
+/// The order of the variants in a round: `variants` rotated by one per round, so over as many
+/// rounds as variants every variant runs in every position.
+pub fn round_order(variants: &[Variant], round: usize) -> Vec<Variant> {
+    let mut v = variants.to_vec();
+    let n = v.len().max(1);
     v.rotate_left(round % n);
     v
 }
@@ -720,10 +785,7 @@ pub async fn run(db: &Db, cfg: &Config, scratch: &Path) -> Report {
     let mut runs = Vec::new();
     for &c in &cfg.concurrencies {
         for round in 0..cfg.rounds {
-            let order = round_order(round)
-                .into_iter()
-                .filter(|v| cfg.variants.contains(v));
-            for (position, variant) in order.enumerate() {
+            for (position, variant) in round_order(&cfg.variants, round).into_iter().enumerate() {
                 let r = run_one(db, variant, c, round, position, cfg, scratch).await;
                 eprintln!(
                     "bench: flash c={c} round {}/{} {:<18} {:>8.0} sales/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}  check {}",
@@ -754,7 +816,7 @@ fn summarise(runs: Vec<Run>, cfg: &Config) -> Report {
     let mut summaries = Vec::new();
     let mut capture = Vec::new();
     for &c in &cfg.concurrencies {
-        for v in Variant::ALL {
+        for &v in &cfg.variants {
             let mine: Vec<&Run> = runs
                 .iter()
                 .filter(|r| r.concurrency == c && r.variant == v)
@@ -828,11 +890,53 @@ mod tests {
 
     #[test]
     fn every_variant_takes_every_position() {
+        for set in [
+            &Variant::DEFAULT[..],
+            &Variant::RDS_DEFAULT[..],
+            &Variant::ALL[..],
+        ] {
+            for v in set {
+                let positions: std::collections::BTreeSet<usize> = (0..set.len())
+                    .map(|r| round_order(set, r).iter().position(|x| x == v).unwrap())
+                    .collect();
+                assert_eq!(positions.len(), set.len(), "{v:?} {positions:?}");
+            }
+        }
+        assert!(round_order(&[], 3).is_empty());
+    }
+
+    #[test]
+    fn variant_tags_parse() {
         for v in Variant::ALL {
-            let positions: std::collections::BTreeSet<usize> = (0..4)
-                .map(|r| round_order(r).iter().position(|x| *x == v).unwrap())
-                .collect();
-            assert_eq!(positions.len(), 4, "{v:?} {positions:?}");
+            assert_eq!(Variant::from_tag(v.tag()), Some(v));
+        }
+        assert_eq!(
+            parse_variants(&["raw", "handler", "handler-b4", "handler-b16"]).unwrap(),
+            Variant::RDS_DEFAULT
+        );
+        assert_eq!(
+            parse_variants(&["handler-b16", "raw", "handler-b16"]).unwrap(),
+            [Variant::HandlerB16, Variant::Raw]
+        );
+        let e = parse_variants(&["raw", "handler-b8"]).unwrap_err();
+        assert!(e.contains("handler-b8") && e.contains("handler-b16"), "{e}");
+        assert!(parse_variants::<&str>(&[]).is_err());
+        // Tags are unique, and the bucket counts are what the tags say.
+        let tags: std::collections::BTreeSet<&str> = Variant::ALL.map(Variant::tag).into();
+        assert_eq!(tags.len(), Variant::ALL.len());
+        assert_eq!(Variant::ALL.map(Variant::buckets), [1, 1, 4, 16, 1, 1]);
+        // The normal bench (and CI's quick one) keeps its four variants.
+        assert_eq!(
+            Variant::DEFAULT.map(Variant::tag),
+            ["raw", "handler", "http-on", "http-off"]
+        );
+    }
+
+    #[test]
+    fn a_bucket_holds_its_share_of_the_hot_stock() {
+        // stock_buckets.stock is an INT: the hot stock fits in one row, so in any of them.
+        for v in Variant::ALL {
+            assert!(MAX_STOCK / v.buckets() <= i64::from(i32::MAX));
         }
     }
 

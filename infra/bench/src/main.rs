@@ -60,8 +60,10 @@ pub struct Args {
     /// Flash sale: warm-up seconds per run (not measured).
     #[arg(long)]
     pub warmup_secs: Option<f64>,
-    /// Flash sale: variants to run, by tag (raw, handler, http-on, http-off; default all), e.g.
-    /// to profile one code path under `perf record`.
+    /// Flash sale: variants to run, by tag (raw, handler, handler-b4, handler-b16, http-on,
+    /// http-off). Default: raw, handler, http-on, http-off on `--db current`; raw, handler,
+    /// handler-b4, handler-b16 on `--db rds-like`. Given, it applies to both (e.g. one code
+    /// path under `perf record`).
     #[arg(long, value_delimiter = ',')]
     pub variants: Option<Vec<String>>,
     /// Stock-out pipeline: products sold out per backend.
@@ -172,6 +174,14 @@ async fn main() {
         .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
         .unwrap_or_else(|| root.join("target"));
     let quick = args.quick;
+    let variants = match args.variants.as_deref().map(flash::parse_variants) {
+        None => None,
+        Some(Ok(v)) => Some(v),
+        Some(Err(e)) => {
+            eprintln!("bench: --variants: {e}");
+            std::process::exit(2);
+        }
+    };
     let flash_cfg = flash::Config {
         concurrencies: args.concurrency.clone().unwrap_or(if quick {
             vec![4]
@@ -181,24 +191,13 @@ async fn main() {
         rounds: args.rounds.unwrap_or(if quick { 1 } else { 5 }),
         warmup: Duration::from_secs_f64(args.warmup_secs.unwrap_or(if quick { 0.2 } else { 1.0 })),
         measure: Duration::from_secs_f64(args.secs.unwrap_or(if quick { 0.5 } else { 3.0 })),
-        variants: match &args.variants {
-            None => flash::Variant::ALL.to_vec(),
-            Some(tags) => {
-                let mut vs = Vec::new();
-                for t in tags {
-                    match flash::Variant::ALL.into_iter().find(|v| v.tag() == t) {
-                        Some(v) => vs.push(v),
-                        None => {
-                            eprintln!(
-                                "bench: unknown variant {t:?} (raw, handler, http-on, http-off)"
-                            );
-                            std::process::exit(2);
-                        }
-                    }
-                }
-                vs
-            }
-        },
+        variants: variants.clone().unwrap_or(flash::Variant::DEFAULT.to_vec()),
+    };
+    // The RDS-like run: the same load, with its own default variants (the bucket variants
+    // instead of HTTP).
+    let rds_cfg = flash::Config {
+        variants: variants.unwrap_or(flash::Variant::RDS_DEFAULT.to_vec()),
+        ..flash_cfg.clone()
     };
     let cpu_iterations = args
         .handler_cpu_iterations
@@ -339,7 +338,7 @@ async fn main() {
             probes: if quick { 50 } else { 500 },
         };
         let current = needs_mysql.then(pipeline_tests::mysql_server);
-        match rdslike::run(settings, &flash_cfg, &scratch, current).await {
+        match rdslike::run(settings, &rds_cfg, &scratch, current).await {
             Ok(o) => {
                 for run in o.flash.runs.iter().filter(|r| !r.check.ok) {
                     failures.push(format!(

@@ -11,7 +11,7 @@
 
 use crate::delay_proxy::DelayProxy;
 use crate::flash;
-use crate::stats::{Lat, fmt_ms, summarise_us};
+use crate::stats::{Lat, fmt_ms, fmt_ratio, summarise_us};
 use lambda_harness::Error;
 use sqlx::Connection;
 use std::fmt::Write as _;
@@ -434,8 +434,9 @@ pub fn oversold(runs: &[&flash::Run]) -> i64 {
 }
 
 /// The report's section: the model, its measured figures, and the flash sale on it next to the
-/// current configuration's.
-pub fn render(o: &Outcome, current: Option<&flash::Report>, s: &mut String) {
+/// current configuration's; `plot` is the sales/s against stock buckets figure (path relative to
+/// the report), if drawn.
+pub fn render(o: &Outcome, current: Option<&flash::Report>, plot: Option<&str>, s: &mut String) {
     let f = &o.facts;
     let _ = writeln!(s, "\n## 1b. Flash sale on an RDS-like MariaDB\n");
     let _ = writeln!(
@@ -510,7 +511,7 @@ pub fn render(o: &Outcome, current: Option<&flash::Report>, s: &mut String) {
     );
     let _ = writeln!(
         s,
-        "Medians over rounds; oversold = sales rows beyond the stock taken, summed over the rounds (must be 0).\n\n| c | variant | configuration | sales/s | p50 | p99 | row-lock waits/sale | mean wait | oversold | correctness (SQL) |\n|---|---|---|---|---|---|---|---|---|---|"
+        "Variants: **raw SQL** = the old four-round-trip sale on one row (the single-row raw limit); **handler** = `POST /sales` through `inventory::api::handle` with the one-round-trip `donut_sell` procedure, one stock bucket; **handler, 4 / 16 buckets** = the same on a product whose stock is spread over 4 / 16 rows of `stock_buckets` (each sale locks a random one). Medians over rounds; vs raw = the median over rounds of the ratio to the raw run of the same round and configuration; oversold = sales rows beyond the stock taken, summed over the rounds (must be 0).\n\n| c | variant | configuration | sales/s | p50 | p99 | sales/s vs raw | p99 vs raw | row-lock waits/sale | mean wait | oversold | correctness (SQL) |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     let mut rows = Vec::new();
     for m in &o.flash.summaries {
@@ -539,13 +540,15 @@ pub fn render(o: &Outcome, current: Option<&flash::Report>, s: &mut String) {
         let ok = mine.iter().all(|r| r.check.ok);
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.0} | {} | {} | {:.2} | {} | {} | {} |",
+            "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {:.2} | {} | {} | {} |",
             m.concurrency,
             m.variant.name(),
             name,
             m.sales_per_sec,
             fmt_ms(m.p50_ms),
             fmt_ms(m.p99_ms),
+            fmt_ratio(m.throughput_vs_raw),
+            fmt_ratio(m.p99_vs_raw),
             m.lock_waits_per_sale,
             fmt_ms(m.lock_wait_ms),
             oversold(&mine),
@@ -554,6 +557,12 @@ pub fn render(o: &Outcome, current: Option<&flash::Report>, s: &mut String) {
             } else {
                 "MISMATCH".into()
             }
+        );
+    }
+    if let Some(path) = plot {
+        let _ = writeln!(
+            s,
+            "\nSales/s against stock buckets on this configuration (1 = the handler variant; dashed: the single-row raw limit and 5× it, the 16-bucket target):\n\n[![Flash sale, RDS-like MariaDB: sales/s against stock buckets]({path})]({path})"
         );
     }
 }
