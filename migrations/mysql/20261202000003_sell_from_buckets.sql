@@ -84,6 +84,7 @@ BEGIN
     DECLARE v_duplicate INT DEFAULT 0;
     DECLARE v_outcome VARCHAR(8) DEFAULT 'sold';
     DECLARE v_buckets INT DEFAULT NULL;
+    DECLARE v_bucket INT DEFAULT 0;
     DECLARE v_rows INT DEFAULT 0;
     DECLARE v_total BIGINT DEFAULT NULL;
     DECLARE v_stock BIGINT DEFAULT NULL;
@@ -116,9 +117,11 @@ BEGIN
         IF v_buckets IS NULL THEN
             SET v_outcome = 'refused';
         ELSE
+            -- Picked once, into a variable: RAND() in the WHERE clause would be evaluated per
+            -- row (scanning and locking every bucket, matching zero or several).
+            SET v_bucket = IF(v_buckets > 1, FLOOR(RAND() * v_buckets), 0);
             UPDATE stock_buckets SET stock = stock - p_qty, updated_at = p_now
-            WHERE sku = p_sku AND bucket = IF(v_buckets > 1, FLOOR(RAND() * v_buckets), 0)
-              AND stock >= p_qty;
+            WHERE sku = p_sku AND bucket = v_bucket AND stock >= p_qty;
             IF ROW_COUNT() = 1 THEN
                 -- This transaction's own bucket plus the others as last committed.
                 SELECT CAST(SUM(stock) AS SIGNED INTEGER) INTO v_stock
