@@ -93,6 +93,17 @@ impl FactoryError {
     pub fn is_transient(&self) -> bool {
         !matches!(self, FactoryError::Rejected { .. })
     }
+
+    /// The failure's kind for traces (`error.kind`): no body, no URL.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FactoryError::Timeout(_) => "timeout",
+            FactoryError::Connect(_) => "connect",
+            FactoryError::Throttled => "throttled",
+            FactoryError::Server { .. } => "server_error",
+            FactoryError::Rejected { .. } => "rejected",
+        }
+    }
 }
 
 /// Signs and verifies callback tokens.
@@ -203,7 +214,23 @@ impl FactoryClient {
 
     /// Asks the factory for a batch. The factory order id is the idempotency key, so a retry
     /// (SQS redelivery, relay re-send) never makes a second batch at a well-behaved factory.
+    /// Runs in a `factory` span ([`crate::telemetry::factory_span`]) with the answer's status
+    /// and, on failure, [`FactoryError::kind`].
     pub async fn order(&self, event: &StockOutEvent) -> Result<Accepted, FactoryError> {
+        let span = crate::telemetry::factory_span(&event.factory_order_id);
+        crate::telemetry::traced(
+            span.clone(),
+            self.send_order(event, &span),
+            FactoryError::kind,
+        )
+        .await
+    }
+
+    async fn send_order(
+        &self,
+        event: &StockOutEvent,
+        span: &tracing::Span,
+    ) -> Result<Accepted, FactoryError> {
         let body = self.request_for(event);
         let res = self
             .http
@@ -221,6 +248,7 @@ impl FactoryClient {
                 }
             })?;
         let status = res.status();
+        span.record("http.status_code", status.as_u16());
         let text = match res.text().await {
             Ok(t) => t,
             Err(e) if e.is_timeout() => return Err(FactoryError::Timeout(self.timeout)),

@@ -14,3 +14,4 @@ pub mod orderer;
 pub mod sim;
 pub mod store;
 pub mod telemetry;
+pub mod xray;

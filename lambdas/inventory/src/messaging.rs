@@ -65,10 +65,22 @@ impl Publisher for SnsPublisher {
                 .map_err(|e| PublishError(e.to_string()))?;
             req = req.message_attributes(name, attr);
         }
-        req.send()
-            .await
-            .map(|_| ())
-            .map_err(|e| PublishError(aws_sdk_sns::error::DisplayErrorContext(&e).to_string()))
+        let span = crate::telemetry::sns_span(&self.topic_arn, &event.event_id);
+        match req.send().instrument(span.clone()).await {
+            Ok(out) => {
+                use aws_sdk_sns::operation::RequestId;
+                if let Some(id) = out.request_id() {
+                    span.record("aws.request_id", id);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                crate::telemetry::record_sdk_error(&span, &e);
+                Err(PublishError(
+                    aws_sdk_sns::error::DisplayErrorContext(&e).to_string(),
+                ))
+            }
+        }
     }
 }
 

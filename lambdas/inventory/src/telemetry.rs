@@ -20,15 +20,50 @@
 //!
 //! What is never logged: tokens (admin bearer token, callback URL tokens — the request line has
 //! the route template, not the path or query), database URLs, request bodies, user agents.
+//!
+//! # Tracing convention (spans around calls that leave the process)
+//!
+//! Every call to a database, SNS, Kinesis or the Factory API runs inside one span named after
+//! what it calls, made by the helper here (one declaration of each span's fields):
+//!
+//! | span | helper | fields |
+//! |---|---|---|
+//! | `db` | [`db_span`] | `db.system` (`mysql`, `sqlite`, `memory`), `db.operation` (the store method, e.g. `sell`) |
+//! | `sns` | [`sns_span`] | `aws.operation` (`Publish`), `aws.resource` (topic name), `aws.request_id`, `http.status_code` (on failure), `event_id` |
+//! | `kinesis` | [`kinesis_span`] | `aws.operation` (`PutRecords`), `aws.resource` (stream name), `aws.request_id`, `http.status_code` (on failure), `records`, `failed` |
+//! | `factory` | [`factory_span`] | `http.method`, `http.status_code`, `factory_order_id` |
+//!
+//! and every one has `error.kind`, recorded when the call fails ([`record_error`],
+//! [`record_sdk_error`], or [`traced`] around a future): a short, fixed vocabulary (`timeout`,
+//! `connect`, an AWS error code such as `ThrottlingException`, a `StoreError` variant in
+//! snake_case such as `unavailable`) — never an error message, a URL, SQL text, a body or a
+//! secret. Fields without a dot (`event_id`, `factory_order_id`, `records`, …) become searchable
+//! X-Ray annotations, so they must be ids and counts only, never personal data.
+//!
+//! The handler spans — `request` (one HTTP request), `message` (one SQS message), `relay` (one
+//! outbox event), `callback` (one factory completion) — enclose them. The call spans and the
+//! handler spans are what [`crate::xray`] sends to X-Ray; on a log line they show as `span` /
+//! `spans` and their fields, like any span.
+//!
+//! The store's adapters use it like this (`db.operation` is the port method's name; `kind` maps a
+//! `StoreError` to `unavailable`, `access_denied`, `database` or `corrupt`):
+//!
+//! ```ignore
+//! let span = telemetry::db_span("sell", "mysql");
+//! telemetry::traced(span, async { /* the statements */ }, kind).await
+//! ```
 
 use serde_json::{Map, Value};
 use std::fmt;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
 use tracing_subscriber::fmt::format::{JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormattedFields, MakeWriter};
+use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Initialises JSON logging to stdout. Safe to call more than once (later calls are no-ops),
 /// so tests and the local stack can share it.
@@ -43,39 +78,76 @@ pub fn init_with_writer<W>(service: &'static str, writer: W) -> bool
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let filter = level_filter(
-        std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
-        std::env::var("RUST_LOG").ok().as_deref(),
-    );
-    let installed = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let logs = tracing_subscriber::fmt::layer()
         .fmt_fields(JsonFields::new())
         .event_format(JsonLine { service })
         .with_writer(writer)
+        .with_filter(env_level_filter());
+    let (xray, xray_error) = xray_from_env(service);
+    let on = xray.is_some();
+    let installed = tracing_subscriber::registry()
+        .with(logs)
+        .with(xray)
         .try_init()
         .is_ok();
     if installed {
-        tracing::debug!("logging initialised");
+        tracing::debug!(xray = on, "logging initialised");
+        if let Some(e) = xray_error {
+            tracing::warn!(error = %e, "X-Ray export off");
+        }
     }
     installed
+}
+
+fn env_level_filter() -> EnvFilter {
+    level_filter(
+        std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
+        std::env::var("RUST_LOG").ok().as_deref(),
+    )
+}
+
+/// The X-Ray layer when the environment asks for it ([`crate::xray`]), else `None` and, if the
+/// configuration was wrong, why (logged once the subscriber is installed).
+type XrayLayer<S> = tracing_subscriber::filter::Filtered<
+    crate::xray::XrayLayer,
+    tracing_subscriber::filter::FilterFn,
+    S,
+>;
+
+fn xray_from_env<S>(service: &'static str) -> (Option<XrayLayer<S>>, Option<String>)
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    match crate::xray::XrayConfig::from_env(service) {
+        Ok(Some(config)) => match crate::xray::layer(config) {
+            Some(layer) => (Some(layer), None),
+            None => (None, Some("could not open a UDP socket".to_owned())),
+        },
+        Ok(None) => (None, None),
+        Err(e) => (None, Some(e.to_string())),
+    }
 }
 
 /// Human-readable logs for a terminal (the local stack's default when stdout is one): one line
 /// per event with its level, span fields and message, coloured. Same level rules as [`init`].
 /// Returns whether this call installed the subscriber.
 pub fn init_pretty(service: &'static str) -> bool {
-    let filter = level_filter(
-        std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
-        std::env::var("RUST_LOG").ok().as_deref(),
-    );
-    let installed = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let logs = tracing_subscriber::fmt::layer()
         .with_target(false)
         .compact()
+        .with_filter(env_level_filter());
+    let (xray, xray_error) = xray_from_env(service);
+    let on = xray.is_some();
+    let installed = tracing_subscriber::registry()
+        .with(logs)
+        .with(xray)
         .try_init()
         .is_ok();
     if installed {
-        tracing::debug!(service, "logging initialised (pretty)");
+        tracing::debug!(service, xray = on, "logging initialised (pretty)");
+        if let Some(e) = xray_error {
+            tracing::warn!(error = %e, "X-Ray export off");
+        }
     }
     installed
 }
@@ -99,6 +171,106 @@ pub fn level_filter(lambda_level: Option<&str>, rust_log: Option<&str>) -> EnvFi
     rust_log
         .and_then(|r| EnvFilter::try_new(r).ok())
         .unwrap_or_else(|| EnvFilter::new("info"))
+}
+
+/// A `db` span (see the module docs): one store operation.
+pub fn db_span(operation: &'static str, system: &'static str) -> tracing::Span {
+    tracing::info_span!(
+        "db",
+        db.system = system,
+        db.operation = operation,
+        error.kind = tracing::field::Empty
+    )
+}
+
+/// An `sns` span: one `Publish` of the event `event_id` to the topic `topic_arn` (recorded by
+/// name: the part after the last `:`).
+pub fn sns_span(topic_arn: &str, event_id: &str) -> tracing::Span {
+    tracing::info_span!(
+        "sns",
+        aws.operation = "Publish",
+        aws.resource = resource_name(topic_arn),
+        aws.request_id = tracing::field::Empty,
+        http.status_code = tracing::field::Empty,
+        event_id,
+        error.kind = tracing::field::Empty
+    )
+}
+
+/// A `kinesis` span: one `PutRecords` call of `records` records to `stream`; `failed` is
+/// recorded when the answer rejects some entries.
+pub fn kinesis_span(stream: &str, records: usize) -> tracing::Span {
+    tracing::info_span!(
+        "kinesis",
+        aws.operation = "PutRecords",
+        aws.resource = resource_name(stream),
+        aws.request_id = tracing::field::Empty,
+        http.status_code = tracing::field::Empty,
+        records,
+        failed = tracing::field::Empty,
+        error.kind = tracing::field::Empty
+    )
+}
+
+/// A `factory` span: one `POST /api/manufactures` for `factory_order_id`.
+pub fn factory_span(factory_order_id: &str) -> tracing::Span {
+    tracing::info_span!(
+        "factory",
+        http.method = "POST",
+        http.status_code = tracing::field::Empty,
+        factory_order_id,
+        error.kind = tracing::field::Empty
+    )
+}
+
+/// The name in an ARN (after its last `:` or `/`), or the text itself.
+fn resource_name(arn_or_name: &str) -> &str {
+    arn_or_name.rsplit([':', '/']).next().unwrap_or(arn_or_name)
+}
+
+/// Marks `span`'s call as failed with `kind` (a short fixed word, see the module docs).
+pub fn record_error(span: &tracing::Span, kind: &str) {
+    span.record("error.kind", kind);
+}
+
+/// Marks `span`'s AWS call as failed: the service's error code, else the kind of SDK failure
+/// (`timeout`, `dispatch`, …), and the HTTP status when there was an answer.
+pub fn record_sdk_error<E>(
+    span: &tracing::Span,
+    error: &aws_sdk_sns::error::SdkError<E, aws_sdk_sns::config::http::HttpResponse>,
+) where
+    E: aws_sdk_sns::error::ProvideErrorMetadata,
+{
+    use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
+    let kind = error.code().unwrap_or(match error {
+        SdkError::ConstructionFailure(_) => "construction",
+        SdkError::TimeoutError(_) => "timeout",
+        SdkError::DispatchFailure(_) => "dispatch",
+        SdkError::ResponseError(_) => "response",
+        SdkError::ServiceError(_) => "service",
+        _ => "sdk",
+    });
+    record_error(span, kind);
+    if let Some(status) = error.raw_response().map(|r| r.status().as_u16()) {
+        span.record("http.status_code", status);
+    }
+}
+
+/// Runs `call` inside `span`, recording `error.kind` = `kind(&error)` when it fails.
+pub async fn traced<T, E, F>(
+    span: tracing::Span,
+    call: F,
+    kind: impl FnOnce(&E) -> &'static str,
+) -> Result<T, E>
+where
+    F: std::future::Future<Output = Result<T, E>>,
+{
+    use tracing::Instrument;
+    let result = call.instrument(span.clone()).await;
+    if let Err(e) = &result {
+        record_error(&span, kind(e));
+    }
+    result
 }
 
 /// The Lambda request id of the first invocation this process served: its lines carry

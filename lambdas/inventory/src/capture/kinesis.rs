@@ -8,6 +8,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use tracing::Instrument;
 
 /// PutRecords limits: records per call, bytes per call (data + partition keys), bytes per record.
 pub const MAX_BATCH_RECORDS: usize = 500;
@@ -221,17 +222,28 @@ impl KinesisCapture {
                 break;
             }
             report.calls += 1;
+            let span = crate::telemetry::kinesis_span(&self.stream, request.len());
             let sent = self
                 .client
                 .put_records()
                 .stream_name(&self.stream)
                 .set_records(Some(request))
                 .send()
+                .instrument(span.clone())
                 .await;
             match sent {
                 Ok(out) => {
+                    use aws_sdk_kinesis::operation::RequestId;
+                    if let Some(id) = out.request_id() {
+                        span.record("aws.request_id", id);
+                    }
                     let results = out.records();
                     let failed = out.failed_record_count().unwrap_or(0);
+                    if let Some(code) = results.iter().find_map(|r| r.error_code()) {
+                        // Entries rejected (throttled, mostly): the first one's code.
+                        span.record("failed", failed);
+                        crate::telemetry::record_error(&span, code);
+                    }
                     if failed == 0 && results.iter().all(|r| r.error_code().is_none()) {
                         report.delivered += pending.len();
                         return;
@@ -269,6 +281,7 @@ impl KinesisCapture {
                     }
                 }
                 Err(e) => {
+                    crate::telemetry::record_sdk_error(&span, &e);
                     tracing::warn!(
                         stream = %self.stream,
                         entries = pending.len(),

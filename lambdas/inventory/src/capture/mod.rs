@@ -22,3 +22,6 @@ pub use record::{
     ALLOWED_EVENT_PROPERTIES, CaptureKind, CaptureRecord, INVALID_PARAM, SCHEMA_VERSION,
 };
 pub use sink::{CaptureSink, DynCapture, LogLineSink, NoCapture};
+
+#[cfg(test)]
+pub(crate) use record::fixture;
