@@ -45,13 +45,9 @@
 //! handler spans are what [`crate::xray`] sends to X-Ray; on a log line they show as `span` /
 //! `spans` and their fields, like any span.
 //!
-//! The store's adapters use it like this (`db.operation` is the port method's name; `kind` maps a
-//! `StoreError` to `unavailable`, `access_denied`, `database` or `corrupt`):
-//!
-//! ```ignore
-//! let span = telemetry::db_span("sell", "mysql");
-//! telemetry::traced(span, async { /* the statements */ }, kind).await
-//! ```
+//! The store's adapters run every port method through `store::traced` (one funnel per adapter),
+//! which is `traced(db_span(operation, system), work, StoreError::kind)`; `StoreError::kind`
+//! maps an error to `unavailable`, `access_denied`, `database` or `corrupt`.
 
 use serde_json::{Map, Value};
 use std::fmt;

@@ -21,6 +21,18 @@ pub enum StoreError {
     Corrupt(#[source] Cause),
 }
 
+impl StoreError {
+    /// The span's `error.kind` (telemetry's fixed vocabulary: never the message).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreError::Unavailable(_) => "unavailable",
+            StoreError::AccessDenied(_) => "access_denied",
+            StoreError::Database(_) => "database",
+            StoreError::Corrupt(_) => "corrupt",
+        }
+    }
+}
+
 /// Why a store operation failed: a message (the driver's, or ours) and, when the driver raised
 /// it, the driver's error as the source (so `error.source()` chains reach sqlx).
 #[derive(Debug)]
