@@ -223,8 +223,7 @@ pub async fn relay_once(
 mod tests {
     //! The relay against the in-memory store: fast, no database, same rules.
     use super::*;
-    use crate::domain::{ProductSpec, Quantity, SaleRequest, Sku};
-    use crate::store::{Catalog, MemoryStore, Orders, SaleOutcome, Sales};
+    use crate::store::Orders;
     use std::sync::Mutex;
 
     /// Records what it publishes; fails while `fail` is set.
@@ -254,23 +253,7 @@ mod tests {
         max_order_attempts: 2,
     };
 
-    /// A store whose only product just ran out: one order open, its event in the outbox.
-    async fn stocked_out() -> (Arc<MemoryStore>, StockOutEvent) {
-        let store = Arc::new(MemoryStore::new());
-        let sku = Sku::parse("glazed").unwrap();
-        let spec = ProductSpec::new(sku.clone(), None, 1, Some(0), Some(12)).unwrap();
-        store.put_product(&spec).await.unwrap();
-        let req = SaleRequest {
-            sku,
-            quantity: Quantity::new(1).unwrap(),
-            idempotency_key: None,
-            correlation_id: "c-1".into(),
-        };
-        let SaleOutcome::Sold { event, .. } = store.sell(&req).await.unwrap() else {
-            panic!("sold");
-        };
-        (store, event.expect("a stock-out"))
-    }
+    use crate::store::memory::fixtures::stocked_out;
 
     #[tokio::test]
     async fn relay_publishes_what_a_crash_left_in_the_outbox_once() {

@@ -4,10 +4,10 @@
 //! database, no AWS (the same handler runs over SQLite and MariaDB in `tests/tests/faults/`).
 
 use super::*;
-use crate::domain::{OrderStatus, ProductSpec, Quantity, SaleRequest, Sku, new_id};
+use crate::domain::{OrderStatus, new_id};
 use crate::factory::{CallbackSigner, FactorySettings};
 use crate::sim::{Completions, FactorySim, Knobs, KnobsPatch, ScheduledCompletion};
-use crate::store::{Catalog, MemoryStore, SaleOutcome, Sales};
+use crate::store::MemoryStore;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
@@ -83,24 +83,7 @@ fn orderer(store: &Arc<MemoryStore>, factory: &Factory) -> Orderer {
     }
 }
 
-/// A store whose only product (`glazed`, reorder quantity 12) just sold out: one pending
-/// factory order, and the stock-out event the sale produced.
-async fn stocked_out() -> (Arc<MemoryStore>, StockOutEvent) {
-    let store = Arc::new(MemoryStore::new());
-    let sku = Sku::parse("glazed").unwrap();
-    let spec = ProductSpec::new(sku.clone(), None, 1, Some(0), Some(12)).unwrap();
-    store.put_product(&spec).await.unwrap();
-    let req = SaleRequest {
-        sku,
-        quantity: Quantity::new(1).unwrap(),
-        idempotency_key: None,
-        correlation_id: "c-1".into(),
-    };
-    let SaleOutcome::Sold { event, .. } = store.sell(&req).await.unwrap() else {
-        panic!("sold");
-    };
-    (store, event.expect("a stock-out"))
-}
+use crate::store::memory::fixtures::stocked_out;
 
 /// An SQS record as Lambda hands it to the orderer, on its `receives`-th delivery.
 fn message(id: &str, body: &str, receives: u32) -> SqsMessage {

@@ -560,3 +560,31 @@ impl Schema for MemoryStore {
         Ok(())
     }
 }
+
+/// Fixtures for the handlers' unit tests (the orderer's, the relay's).
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::MemoryStore;
+    use crate::domain::{ProductSpec, Quantity, SaleRequest, Sku, StockOutEvent};
+    use crate::store::{Catalog, SaleOutcome, Sales};
+    use std::sync::Arc;
+
+    /// A store whose only product (`glazed`, reorder quantity 12) just sold out: one pending
+    /// factory order, its event in the outbox, and that event.
+    pub(crate) async fn stocked_out() -> (Arc<MemoryStore>, StockOutEvent) {
+        let store = Arc::new(MemoryStore::new());
+        let sku = Sku::parse("glazed").unwrap();
+        let spec = ProductSpec::new(sku.clone(), None, 1, Some(0), Some(12)).unwrap();
+        store.put_product(&spec).await.unwrap();
+        let req = SaleRequest {
+            sku,
+            quantity: Quantity::new(1).unwrap(),
+            idempotency_key: None,
+            correlation_id: "c-1".into(),
+        };
+        let SaleOutcome::Sold { event, .. } = store.sell(&req).await.unwrap() else {
+            panic!("sold");
+        };
+        (store, event.expect("a stock-out"))
+    }
+}
