@@ -116,8 +116,12 @@ async fn real_responses_are_declared_by_the_spec() {
         put("admin blank name", format!("/admin/inventory/{sku}"), 400)
             .json(json!({"stock": 1, "name": "  "}))
             .header("authorization", admin.clone()),
-        put("admin missing stock", format!("/admin/inventory/{sku}"), 400)
+        // Without a stock an existing product keeps its total; a new one cannot be created.
+        put("admin new without stock", format!("/admin/inventory/{sku}-new"), 400)
             .json(json!({"name": "x"}))
+            .header("authorization", admin.clone()),
+        put("admin buckets out of range", format!("/admin/inventory/{sku}"), 400)
+            .json(json!({"stock": 1, "buckets": 65}))
             .header("authorization", admin.clone()),
         put("admin unknown field", format!("/admin/inventory/{sku}"), 400)
             .json(json!({"stock": 1, "colour": "pink"}))
