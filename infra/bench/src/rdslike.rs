@@ -8,20 +8,29 @@
 //!
 //! The server is started and stopped here, by PID; a watchdog shell stops it (and removes its
 //! directory) if the bench exits without stopping it.
+//!
+//! Where things are: [`server`] (the private mariadbd, the fsync shim, what the server says
+//! about itself), [`probe`] (commit latency and round trips), [`render`] (the report's section);
+//! here, the run: probes, checks, then the flash sale.
+
+mod probe;
+mod render;
+mod server;
+
+pub use probe::CommitProbe;
+pub use render::render;
+pub use server::ServerFacts;
 
 use crate::delay_proxy::DelayProxy;
 use crate::flash;
-use crate::stats::{Lat, fmt_ms, fmt_ratio, summarise_us};
+use crate::stats::{Lat, fmt_ms};
 use lambda_harness::Error;
+use probe::{commit_probe, round_trip};
+use server::{facts, start, stop};
 use sqlx::Connection;
-use std::fmt::Write as _;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
-/// The shim's source, compiled with `cc` at bench time.
-const SHIM_C: &str = include_str!("../fsync-delay/fsync_delay.c");
 /// The database the flash sale runs in.
 const DATABASE: &str = "donut_bench";
 
@@ -34,28 +43,6 @@ pub struct Settings {
     pub one_way_us: u64,
     /// Statements per latency probe.
     pub probes: usize,
-}
-
-/// What the server says about itself, and whether the shim is in it.
-#[derive(Debug, Clone, Default)]
-pub struct ServerFacts {
-    pub version: String,
-    pub log_bin: i64,
-    pub sync_binlog: i64,
-    pub flush_log_at_trx_commit: i64,
-    pub flush_method: String,
-    pub binlog_format: String,
-    pub shim_mapped: bool,
-    /// InnoDB memory-maps a redo log on /dev/shm and never fsyncs it: must be false.
-    pub redo_mmapped: bool,
-}
-
-/// Single-connection autocommit `UPDATE` of one row: what one commit costs.
-#[derive(Debug, Clone, Copy)]
-pub struct CommitProbe {
-    pub lat: Lat,
-    /// fsync/fdatasync calls the shim saw per commit (NaN without the shim).
-    pub fsyncs_per_commit: f64,
 }
 
 /// Everything measured on the RDS-like configuration.
@@ -73,263 +60,9 @@ pub struct Outcome {
     pub flash: flash::Report,
 }
 
-/// A private mariadbd with the binary log on and the fsync delay shim preloaded.
-struct Server {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-fn build_shim(dir: &Path) -> Result<PathBuf, Error> {
-    let src = dir.join("fsync_delay.c");
-    let lib = dir.join("libfsync_delay.so");
-    std::fs::write(&src, SHIM_C)?;
-    let out = Command::new("cc")
-        .args(["-O2", "-shared", "-fPIC", "-o"])
-        .arg(&lib)
-        .arg(&src)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cc not found ({e}): install a C compiler (apt-get install gcc)"))?;
-    if !out.status.success() {
-        return Err(format!("cc fsync_delay.c: {}", String::from_utf8_lossy(&out.stderr)).into());
-    }
-    Ok(lib)
-}
-
-impl Server {
-    /// In `parent`; not /dev/shm, where InnoDB would memory-map its redo log instead of
-    /// fsyncing it.
-    fn start(parent: &Path, fsync_us: u64) -> Result<Server, Error> {
-        let dir = tempfile::Builder::new()
-            .prefix("donut-rdslike-")
-            .tempdir_in(parent)?;
-        let d = dir.path();
-        let shim = build_shim(d)?;
-        std::fs::write(d.join("fsync-calls"), 0u64.to_ne_bytes())?;
-        let (mariadbd, install) = lambda_harness::tlsdb::mariadb_binaries()?;
-        lambda_harness::tlsdb::install_datadir(&install, &d.join("data"))?;
-        let port = lambda_harness::tlsdb::free_port()?;
-        let child = Command::new(&mariadbd)
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", d.join("data").display()))
-            .arg(format!("--socket={}", d.join("mysqld.sock").display()))
-            .arg(format!("--port={port}"))
-            .args(["--bind-address=127.0.0.1", "--user=root"])
-            // As the harness's server, but with RDS's durability settings when backups are on.
-            .args(["--max-connections=600", "--innodb-buffer-pool-size=256M"])
-            .arg(format!("--log-bin={}", d.join("binlog").display()))
-            .args(["--server-id=1", "--binlog-format=ROW", "--sync-binlog=1"])
-            .arg("--innodb-flush-log-at-trx-commit=1")
-            // fsync after each write, for the redo log and the data files alike (the 10.11
-            // default O_DIRECT is refused by tmpfs).
-            .arg("--innodb-flush-method=fsync")
-            .arg(format!("--log-error={}", d.join("error.log").display()))
-            .arg(format!("--pid-file={}", d.join("mysqld.pid").display()))
-            .env("LD_PRELOAD", &shim)
-            .env("FSYNC_DELAY_US", fsync_us.to_string())
-            .env("FSYNC_DELAY_COUNTER", d.join("fsync-calls"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("start {}: {e}", mariadbd.display()))?;
-        let pid = child.id();
-        // Stops the server (and removes its directory) once this process is gone, should it
-        // exit without `stop` (a panic, `process::exit`).
-        let watchdog = format!(
-            "while kill -0 {owner} 2>/dev/null && kill -0 {pid} 2>/dev/null; do sleep 1; done; \
-             kill {pid} 2>/dev/null; sleep 5; rm -rf {dir}",
-            owner = std::process::id(),
-            dir = d.display(),
-        );
-        Command::new("sh")
-            .args(["-c", &watchdog])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map(|mut w| {
-                std::thread::spawn(move || {
-                    let _ = w.wait();
-                })
-            })?;
-        let mut server = Server { child, port, dir };
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            let exited = server.child.try_wait()?.is_some();
-            if exited || started.elapsed() > Duration::from_secs(60) {
-                let log = std::fs::read_to_string(server.dir.path().join("error.log"))
-                    .unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(15).collect();
-                server.stop();
-                return Err(format!(
-                    "RDS-like mariadbd did not start; its error log ends:\n{}",
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                )
-                .into());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Ok(server)
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-
-    fn url(&self) -> String {
-        format!("mysql://root@127.0.0.1:{}", self.port)
-    }
-
-    /// fsync/fdatasync calls so far, as the shim counts them.
-    fn syncs(&self) -> Option<u64> {
-        let b = std::fs::read(self.dir.path().join("fsync-calls")).ok()?;
-        Some(u64::from_ne_bytes(b.get(..8)?.try_into().ok()?))
-    }
-
-    /// SIGTERM to our server's PID, a clean shutdown for up to 60 s, then SIGKILL.
-    fn stop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
-                // SAFETY: kill(2) on the PID of a child we spawned and have not reaped.
-                unsafe {
-                    libc::kill(pid, libc::SIGTERM);
-                }
-            }
-            let t0 = Instant::now();
-            while matches!(self.child.try_wait(), Ok(None)) {
-                if t0.elapsed() > Duration::from_secs(60) {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
+/// One connection of its own (probes and set-up, not the measured pools).
 async fn connect(url: &str) -> Result<sqlx::MySqlConnection, Error> {
     Ok(sqlx::MySqlConnection::connect(url).await?)
-}
-
-async fn facts(server: &Server) -> Result<ServerFacts, Error> {
-    let mut c = connect(&server.url()).await?;
-    let (version, log_bin, sync_binlog, flush, method, format): (
-        String,
-        i64,
-        i64,
-        i64,
-        String,
-        String,
-    ) = sqlx::query_as(
-        "SELECT VERSION(), CAST(@@log_bin AS SIGNED), CAST(@@sync_binlog AS SIGNED), \
-         CAST(@@innodb_flush_log_at_trx_commit AS SIGNED), @@innodb_flush_method, @@binlog_format",
-    )
-    .fetch_one(&mut c)
-    .await?;
-    let maps = std::fs::read_to_string(format!("/proc/{}/maps", server.pid())).unwrap_or_default();
-    Ok(ServerFacts {
-        version,
-        log_bin,
-        sync_binlog,
-        flush_log_at_trx_commit: flush,
-        flush_method: method,
-        binlog_format: format,
-        shim_mapped: maps.contains("libfsync_delay.so"),
-        redo_mmapped: std::fs::read_to_string(server.dir.path().join("error.log"))
-            .unwrap_or_default()
-            .contains("(memory-mapped)"),
-    })
-}
-
-/// `n` autocommit updates of one row on one connection, on a table of its own.
-/// `syncs` reads the shim's call counter (None for a server without the shim).
-pub async fn commit_probe(
-    server_url: &str,
-    n: usize,
-    syncs: impl Fn() -> Option<u64>,
-) -> Result<CommitProbe, Error> {
-    let mut c = connect(&format!("{server_url}/mysql")).await?;
-    let table = format!("rdslike_probe_{}", uuid::Uuid::new_v4().simple());
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "CREATE DATABASE IF NOT EXISTS bench_probe; \
-         CREATE TABLE bench_probe.{table} (id INT PRIMARY KEY, v BIGINT NOT NULL) ENGINE=InnoDB; \
-         INSERT INTO bench_probe.{table} VALUES (1, 0)"
-    )))
-    .execute(&mut c)
-    .await?;
-    let update = format!("UPDATE bench_probe.{table} SET v = v + ? WHERE id = ?");
-    let before = syncs();
-    let mut us = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t0 = Instant::now();
-        sqlx::query(sqlx::AssertSqlSafe(update.as_str()))
-            .bind(1i64)
-            .bind(1i64)
-            .execute(&mut c)
-            .await?;
-        us.push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX));
-    }
-    let after = syncs();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP TABLE bench_probe.{table}"
-    )))
-    .execute(&mut c)
-    .await?;
-    Ok(CommitProbe {
-        lat: summarise_us(us),
-        fsyncs_per_commit: match (before, after) {
-            (Some(a), Some(b)) => (b - a) as f64 / n.max(1) as f64,
-            _ => f64::NAN,
-        },
-    })
-}
-
-/// `SELECT 1` `n` times on one connection.
-async fn round_trip(url: &str, n: usize) -> Result<Lat, Error> {
-    let mut c = connect(url).await?;
-    let mut us = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t0 = Instant::now();
-        sqlx::query_as::<_, (i32,)>("SELECT 1")
-            .fetch_one(&mut c)
-            .await?;
-        us.push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX));
-    }
-    Ok(summarise_us(us))
-}
-
-/// Up to three attempts, as the harness's TLS server: `mariadb-install-db` shares the temp dir
-/// with other servers being set up on the machine and fails now and then.
-async fn start(parent: &Path, fsync_us: u64) -> Result<Server, Error> {
-    let mut last = None;
-    for attempt in 1..=3 {
-        let parent = parent.to_owned();
-        match tokio::task::spawn_blocking(move || Server::start(&parent, fsync_us)).await? {
-            Ok(server) => return Ok(server),
-            Err(e) => {
-                eprintln!("bench: RDS-like mariadbd, start attempt {attempt} failed: {e}");
-                last = Some(e);
-            }
-        }
-    }
-    Err(last.unwrap_or_else(|| "RDS-like mariadbd did not start".into()))
-}
-
-async fn stop(mut server: Server) {
-    let _ = tokio::task::spawn_blocking(move || server.stop()).await;
 }
 
 /// Measures the model, then runs the flash sale of `cfg` on it. `current` is the harness's
@@ -431,138 +164,4 @@ pub fn oversold(runs: &[&flash::Run]) -> i64 {
     runs.iter()
         .map(|r| (r.check.sales_quantity.max(r.check.sales_rows) - r.check.consumed).max(0))
         .sum()
-}
-
-/// The report's section: the model, its measured figures, and the flash sale on it next to the
-/// current configuration's; `plot` is the sales/s against stock buckets figure (path relative to
-/// the report), if drawn.
-pub fn render(o: &Outcome, current: Option<&flash::Report>, plot: Option<&str>, s: &mut String) {
-    let f = &o.facts;
-    let _ = writeln!(s, "\n## 1b. Flash sale on an RDS-like MariaDB\n");
-    let _ = writeln!(
-        s,
-        "What a hot SKU meets on RDS with backups on (docs/rds-like-bench.md): a private `mariadbd` ({}) with the binary log on (`log_bin`={}, `binlog_format`={}), `sync_binlog`={}, `innodb_flush_log_at_trx_commit`={}, `innodb_flush_method`={}, every `fsync`/`fdatasync` taking **{} µs** (LD_PRELOAD shim in place of the real call; mapped into the server: {}), reached through a TCP proxy that delays each direction by **{} µs** (`TCP_NODELAY` both sides). Same load as section 1.\n",
-        f.version,
-        f.log_bin,
-        f.binlog_format,
-        f.sync_binlog,
-        f.flush_log_at_trx_commit,
-        f.flush_method,
-        o.settings.fsync_us,
-        if f.shim_mapped { "yes" } else { "NO" },
-        o.settings.one_way_us,
-    );
-    let probe = |c: &CommitProbe| {
-        format!(
-            "p50 {} / p99 {} (fsyncs per commit: {})",
-            fmt_ms(c.lat.p50_ms),
-            fmt_ms(c.lat.p99_ms),
-            if c.fsyncs_per_commit.is_finite() {
-                format!("{:.2}", c.fsyncs_per_commit)
-            } else {
-                "n/a, no shim".into()
-            }
-        )
-    };
-    let _ = writeln!(
-        s,
-        "| measured ({} statements, one connection, direct) | figure |\n|---|---|",
-        o.settings.probes
-    );
-    let _ = writeln!(
-        s,
-        "| commit: autocommit `UPDATE` of one row, fsync = {} µs | {} |",
-        o.settings.fsync_us,
-        probe(&o.commit)
-    );
-    let _ = writeln!(
-        s,
-        "| commit, same server configuration, fsync = 0 µs | {} |",
-        probe(&o.commit_no_delay)
-    );
-    if let Some(c) = &o.commit_current {
-        let _ = writeln!(
-            s,
-            "| commit on the current configuration (section 1's server: binlog off, data on disk) | {} |",
-            probe(c)
-        );
-    }
-    let _ = writeln!(
-        s,
-        "| round trip (`SELECT 1`) through the proxy, {} µs each way | p50 {} / p99 {} |",
-        o.settings.one_way_us,
-        fmt_ms(o.rtt_proxy.p50_ms),
-        fmt_ms(o.rtt_proxy.p99_ms)
-    );
-    let _ = writeln!(
-        s,
-        "| round trip (`SELECT 1`) direct | p50 {} / p99 {} |",
-        fmt_ms(o.rtt_direct.p50_ms),
-        fmt_ms(o.rtt_direct.p99_ms)
-    );
-    // The raw sale holds the row lock from its UPDATE to the end of its COMMIT: the UPDATE's
-    // answer and the COMMIT's request cross the network (one round trip), then the commit.
-    let held_ms = o.commit.lat.p50_ms - o.rtt_direct.p50_ms + o.rtt_proxy.p50_ms;
-    let _ = writeln!(
-        s,
-        "\nModel of the single-row limit: the row lock is held from the `UPDATE` to the end of `COMMIT`, i.e. one round trip through the proxy + one commit ≈ {} → **≤ {:.0} sales/s** on one SKU.\n",
-        fmt_ms(held_ms),
-        1000.0 / held_ms
-    );
-    let _ = writeln!(
-        s,
-        "Variants: **raw SQL** = the old four-round-trip sale on one row (the single-row raw limit); **handler** = `POST /sales` through `inventory::api::handle` with the one-round-trip `donut_sell` procedure, one stock bucket; **handler, 4 / 16 buckets** = the same on a product whose stock is spread over 4 / 16 rows of `stock_buckets` (each sale locks a random one). Medians over rounds; vs raw = the median over rounds of the ratio to the raw run of the same round and configuration; oversold = sales rows beyond the stock taken, summed over the rounds (must be 0).\n\n| c | variant | configuration | sales/s | p50 | p99 | sales/s vs raw | p99 vs raw | row-lock waits/sale | mean wait | oversold | correctness (SQL) |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
-    );
-    let mut rows = Vec::new();
-    for m in &o.flash.summaries {
-        if !m.sales_per_sec.is_finite() {
-            continue;
-        }
-        if let Some(cur) = current.and_then(|c| {
-            c.summaries.iter().find(|x| {
-                x.variant == m.variant
-                    && x.concurrency == m.concurrency
-                    && x.sales_per_sec.is_finite()
-            })
-        }) {
-            rows.push(("current", cur, current.map(|c| &c.runs)));
-        }
-        rows.push(("RDS-like", m, Some(&o.flash.runs)));
-    }
-    for (name, m, runs) in rows {
-        let mine: Vec<&flash::Run> = runs
-            .map(|rs| {
-                rs.iter()
-                    .filter(|r| r.variant == m.variant && r.concurrency == m.concurrency)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let ok = mine.iter().all(|r| r.check.ok);
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {:.2} | {} | {} | {} |",
-            m.concurrency,
-            m.variant.name(),
-            name,
-            m.sales_per_sec,
-            fmt_ms(m.p50_ms),
-            fmt_ms(m.p99_ms),
-            fmt_ratio(m.throughput_vs_raw),
-            fmt_ratio(m.p99_vs_raw),
-            m.lock_waits_per_sale,
-            fmt_ms(m.lock_wait_ms),
-            oversold(&mine),
-            if ok {
-                format!("OK ({} runs)", mine.len())
-            } else {
-                "MISMATCH".into()
-            }
-        );
-    }
-    if let Some(path) = plot {
-        let _ = writeln!(
-            s,
-            "\nSales/s against stock buckets on this configuration (1 = the handler variant; dashed: the single-row raw limit and 5× it, the 16-bucket target):\n\n[![Flash sale, RDS-like MariaDB: sales/s against stock buckets]({path})]({path})"
-        );
-    }
 }
