@@ -30,6 +30,45 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The SKU's total stock, as an SQL expression on `products p` (exact: the sum of its
+/// `stock_buckets` rows), for `concat!` in the shared statements (`sql/*.rs`).
+macro_rules! total_stock {
+    () => {
+        "CAST((SELECT COALESCE(SUM(b.stock), 0) FROM stock_buckets b WHERE b.sku = p.sku) \
+         AS SIGNED INTEGER)"
+    };
+}
+
+/// The statements both databases share (`sql/*.rs`), as `#[path]` modules of the adapter that
+/// invokes this (`mysql.rs`, `sqlite.rs`), compiled against its `Db` and `Adapter` types. One
+/// list, so a new `sql/` file reaches both databases. (A `#[path]` in a macro expansion is
+/// relative to the file of the invocation: `store/`.)
+macro_rules! shared_sql_modules {
+    () => {
+        #[path = "sql/catalog.rs"]
+        #[allow(clippy::duplicate_mod)] // on purpose: once per database
+        mod catalog;
+        #[path = "sql/orders.rs"]
+        #[allow(clippy::duplicate_mod)] // on purpose: once per database
+        mod orders;
+        #[path = "sql/outbox.rs"]
+        #[allow(clippy::duplicate_mod)] // on purpose: once per database
+        mod outbox;
+        #[path = "sql/reports.rs"]
+        #[allow(clippy::duplicate_mod)] // on purpose: once per database
+        mod reports;
+        #[path = "sql/restock.rs"]
+        #[allow(clippy::duplicate_mod)] // on purpose: once per database
+        mod restock;
+        #[path = "sql/sales.rs"]
+        #[allow(clippy::duplicate_mod)] // on purpose: once per database
+        mod sales;
+        #[path = "sql/stock.rs"]
+        #[allow(clippy::duplicate_mod)] // on purpose: once per database
+        mod stock;
+    };
+}
+
 mod error;
 pub mod memory;
 pub mod mysql;

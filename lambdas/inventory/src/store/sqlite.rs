@@ -10,27 +10,7 @@ use std::time::Duration;
 // The statements both databases share, compiled here for SQLite (see `store/mod.rs`).
 type Db = sqlx::Sqlite;
 type Adapter = SqliteStore;
-#[path = "sql/catalog.rs"]
-#[allow(clippy::duplicate_mod)] // on purpose: once per database
-mod catalog;
-#[path = "sql/orders.rs"]
-#[allow(clippy::duplicate_mod)] // on purpose: once per database
-mod orders;
-#[path = "sql/outbox.rs"]
-#[allow(clippy::duplicate_mod)] // on purpose: once per database
-mod outbox;
-#[path = "sql/reports.rs"]
-#[allow(clippy::duplicate_mod)] // on purpose: once per database
-mod reports;
-#[path = "sql/restock.rs"]
-#[allow(clippy::duplicate_mod)] // on purpose: once per database
-mod restock;
-#[path = "sql/sales.rs"]
-#[allow(clippy::duplicate_mod)] // on purpose: once per database
-mod sales;
-#[path = "sql/stock.rs"]
-#[allow(clippy::duplicate_mod)] // on purpose: once per database
-mod stock;
+shared_sql_modules!();
 
 /// What SQLite spells differently.
 mod dialect {

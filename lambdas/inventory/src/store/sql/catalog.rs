@@ -1,7 +1,7 @@
 //! Products and their stock: `GET /inventory`, the admin PUT. (Compiled once per database; see
 //! `store/mod.rs`.)
 
-use super::stock::{add_buckets, lock_buckets, spread, total_stock};
+use super::stock::{add_buckets, lock_buckets, spread};
 use super::{Adapter, Db, dialect};
 use crate::domain::{Millis, Product, ProductSpec, Sku, now_millis};
 use crate::store::error::is_unique_violation;

@@ -2,7 +2,6 @@
 //! `SIGNED INTEGER`, which MySQL reads as a BIGINT cast and SQLite as INTEGER affinity, so one
 //! statement serves both. (Compiled once per database; see `store/mod.rs`.)
 
-use super::stock::total_stock;
 use super::{Adapter, Db};
 use crate::domain::Millis;
 use crate::store::rows::{ExportSaleRow, LedgerRow, MovementRow};

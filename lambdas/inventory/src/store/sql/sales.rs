@@ -5,7 +5,6 @@
 
 use super::orders::insert_transition;
 use super::outbox::insert_outbox;
-use super::stock::total_stock;
 use super::{Adapter, Db, dialect};
 use crate::domain::{
     Millis, OrderRef, OrderStatus, SaleRequest, StockOutEvent, new_id, now_millis,

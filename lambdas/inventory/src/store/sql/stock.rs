@@ -9,14 +9,6 @@ use crate::domain::Millis;
 
 type Tx = sqlx::Transaction<'static, Db>;
 
-/// The SKU's total stock, as an expression on `products p` (exact: the sum of its rows).
-macro_rules! total_stock {
-    () => {
-        "CAST((SELECT COALESCE(SUM(b.stock), 0) FROM stock_buckets b WHERE b.sku = p.sku) \
-         AS SIGNED INTEGER)"
-    };
-}
-pub(super) use total_stock;
 
 /// The product's bucket count, holding the product row against an admin PUT (MySQL: a shared
 /// lock). `None` when there is no such product.
