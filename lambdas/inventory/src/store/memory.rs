@@ -9,8 +9,8 @@ use super::{
     SaleOutcome, SaleRow, Sales, Schema, StoreError, StuckOrders, clip, event_json,
 };
 use crate::domain::{
-    FactoryOrder, Millis, OpenOrder, OrderRef, OrderStatus, Product, ProductSpec, Sale,
-    SaleRequest, Sku, StockOutEvent, Transition, new_id, now_millis,
+    FactoryOrder, FactoryOrderId, Millis, OpenOrder, OrderRef, OrderStatus, Product, ProductSpec,
+    Sale, SaleRequest, Sku, StockOutEvent, Transition, new_id, now_millis,
 };
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
@@ -72,8 +72,8 @@ impl State {
             .find(|o| &o.sku == sku && o.status.is_open())
     }
 
-    fn order_mut(&mut self, id: &str) -> Option<&mut FactoryOrder> {
-        self.orders.iter_mut().find(|o| o.id == id)
+    fn order_mut(&mut self, id: &FactoryOrderId) -> Option<&mut FactoryOrder> {
+        self.orders.iter_mut().find(|o| &o.id == id)
     }
 
     fn product(&self, sku: &Sku) -> Option<Product> {
@@ -125,7 +125,7 @@ impl State {
             .get(sku)
             .map(|p| p.reorder_quantity)
             .ok_or_else(|| StoreError::Corrupt(format!("no product {sku} for order").into()))?;
-        let id = new_id();
+        let id = FactoryOrderId::new();
         self.orders.push(FactoryOrder {
             id: id.clone(),
             sku: sku.clone(),
@@ -275,13 +275,13 @@ impl Catalog for MemoryStore {
 
 #[async_trait::async_trait]
 impl Orders for MemoryStore {
-    async fn factory_order(&self, id: &str) -> Result<Option<FactoryOrder>, StoreError> {
-        Ok(self.state()?.orders.iter().find(|o| o.id == id).cloned())
+    async fn factory_order(&self, id: &FactoryOrderId) -> Result<Option<FactoryOrder>, StoreError> {
+        Ok(self.state()?.orders.iter().find(|o| &o.id == id).cloned())
     }
 
     async fn mark_requested(
         &self,
-        id: &str,
+        id: &FactoryOrderId,
         factory_ref: &str,
         event_id: &str,
     ) -> Result<bool, StoreError> {
@@ -304,7 +304,12 @@ impl Orders for MemoryStore {
         Ok(true)
     }
 
-    async fn record_failure(&self, id: &str, error: &str, give_up: bool) -> Result<(), StoreError> {
+    async fn record_failure(
+        &self,
+        id: &FactoryOrderId,
+        error: &str,
+        give_up: bool,
+    ) -> Result<(), StoreError> {
         let now = now_millis();
         let mut st = self.state()?;
         if let Some(o) = st.order_mut(id).filter(|o| o.status.is_open()) {
@@ -321,17 +326,17 @@ impl Orders for MemoryStore {
         Ok(())
     }
 
-    async fn reopen(&self, id: &str, note: &str) -> Result<bool, StoreError> {
+    async fn reopen(&self, id: &FactoryOrderId, note: &str) -> Result<bool, StoreError> {
         let now = now_millis();
         let mut st = self.state()?;
-        let Some(this) = st.orders.iter().find(|o| o.id == id) else {
+        let Some(this) = st.orders.iter().find(|o| &o.id == id) else {
             return Ok(false);
         };
         let (sku, created_at) = (this.sku.clone(), this.created_at);
         let superseded = st
             .orders
             .iter()
-            .any(|n| n.sku == sku && n.id != id && n.created_at >= created_at);
+            .any(|n| n.sku == sku && &n.id != id && n.created_at >= created_at);
         if superseded || st.open_order(&sku).is_some() {
             return Ok(false);
         }
@@ -369,7 +374,11 @@ impl Orders for MemoryStore {
 
 #[async_trait::async_trait]
 impl Restock for MemoryStore {
-    async fn fulfill(&self, id: &str, correlation_id: &str) -> Result<FulfillOutcome, StoreError> {
+    async fn fulfill(
+        &self,
+        id: &FactoryOrderId,
+        correlation_id: &str,
+    ) -> Result<FulfillOutcome, StoreError> {
         let now = now_millis();
         let mut st = self.state()?;
         let Some(o) = st.order_mut(id) else {
@@ -444,7 +453,7 @@ impl Outbox for MemoryStore {
     ) -> Result<StuckOrders, StoreError> {
         let now = now_millis();
         let mut st = self.state()?;
-        let mut stuck: Vec<(Millis, String)> = st
+        let mut stuck: Vec<(Millis, FactoryOrderId)> = st
             .orders
             .iter()
             .filter(|o| o.status == OrderStatus::Requested)

@@ -25,7 +25,9 @@
 //!   `tests/tests/store.rs` runs one set of cases against memory, SQLite and MariaDB);
 //! - `error.rs`: `StoreError`, which keeps the driver's error as its source.
 
-use crate::domain::{FactoryOrder, Millis, OrderRef, Sale, SaleRequest, StockOutEvent};
+use crate::domain::{
+    FactoryOrder, FactoryOrderId, Millis, OrderRef, Sale, SaleRequest, StockOutEvent,
+};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,7 +115,7 @@ pub struct StuckOrders {
     /// Re-send events to publish (same factory order id, so the same idempotency key).
     pub resend: Vec<StockOutEvent>,
     /// Orders given up on (`failed`).
-    pub failed: Vec<String>,
+    pub failed: Vec<FactoryOrderId>,
 }
 
 /// A row of the daily sales export.
