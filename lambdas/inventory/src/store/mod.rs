@@ -21,8 +21,9 @@
 //!   bounds. What the two databases spell differently is each adapter's small `dialect`
 //!   module, plus the hot decrement of a sale (`Sales` in each adapter);
 //! - `rows.rs`: `sqlx::FromRow` row structs and their conversion to the domain;
-//! - `memory.rs`: the same ports in memory (fast handler tests; the contract suite in
-//!   `tests/tests/store.rs` runs one set of cases against memory, SQLite and MariaDB);
+//! - `memory.rs` and `memory/*.rs` (one file per role): the same ports in memory (fast
+//!   handler tests; the contract suite in `tests/tests/store.rs` runs one set of cases against
+//!   memory, SQLite and MariaDB);
 //! - `error.rs`: `StoreError`, which keeps the driver's error as its source.
 
 use crate::domain::{
