@@ -28,6 +28,7 @@ pub struct FactoryOrderId(String);
 
 impl FactoryOrderId {
     /// A fresh id: UUIDv7, like every id the store makes (time-ordered, index friendly).
+    // No `Default`: a "default" id that is a new random one each time would surprise.
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         FactoryOrderId(new_id())
