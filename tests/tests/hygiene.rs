@@ -6,6 +6,7 @@
 //! the callback secret, nor any callback token may appear in the logs, in the captured data
 //! under `<data-dir>/bucket` (gzip members decompressed), or anywhere else in the data dir.
 
+use inventory::domain::FactoryOrderId;
 use inventory::factory::CallbackSigner;
 use inventory::sim::KnobsPatch;
 use pipeline_tests::faults::Record;
@@ -154,7 +155,12 @@ async fn secrets_never_reach_logs_or_captured_data() {
     let requests = || s.shared().sim.requests.load(Ordering::SeqCst);
     let before = requests();
     eventually(Duration::from_secs(20), || async {
-        let o = s.store().factory_order(&b).await.unwrap().unwrap();
+        let o = s
+            .store()
+            .factory_order(&FactoryOrderId::parse(&b).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
         o.last_error
             .is_some_and(|e| e.contains("timed out"))
             .then_some(())

@@ -1,7 +1,7 @@
 //! End-to-end tests of the stock-out pipeline on the local stack: sale → outbox → topic →
 //! queue (+DLQ) → factory-orderer → factory stand-in → signed callback → restock.
 
-use inventory::domain::OrderStatus;
+use inventory::domain::{FactoryOrderId, OrderStatus};
 use inventory::factory::CallbackSigner;
 use pipeline_tests::both;
 use pipeline_tests::{Db, TestApp, assert_ledger, eventually};
@@ -381,7 +381,8 @@ async fn stuck_order_is_resent_then_failed_and_alarmed() {
         1,
         "same idempotency key: one batch"
     );
-    let o = s.store().factory_order(&id).await.unwrap().unwrap();
+    let typed = FactoryOrderId::parse(&id).unwrap();
+    let o = s.store().factory_order(&typed).await.unwrap().unwrap();
     assert_eq!(o.status, OrderStatus::Failed);
     let alarms = s.stack.evaluate_alarms().await;
     assert!(

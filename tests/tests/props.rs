@@ -7,7 +7,7 @@
 
 use inventory::api::{AdminToken, Api, App, Function, handle};
 use inventory::capture::NoCapture;
-use inventory::domain::{Sku, StockOutEvent};
+use inventory::domain::{FactoryOrderId, Sku, StockOutEvent};
 use inventory::factory::CallbackSigner;
 use inventory::orderer::{RecordError, decode};
 use lambda_http::Body;
@@ -509,7 +509,8 @@ fn arb_event() -> impl Strategy<Value = StockOutEvent> {
             |(event_id, id, sku, quantity, correlation_id, occurred_at)| StockOutEvent {
                 schema_version: StockOutEvent::SCHEMA_VERSION,
                 event_id,
-                factory_order_id: uuid::Uuid::from_u128(id).hyphenated().to_string(),
+                factory_order_id: FactoryOrderId::parse(&uuid::Uuid::from_u128(id).to_string())
+                    .expect("a UUID"),
                 sku,
                 quantity,
                 correlation_id,

@@ -1,7 +1,7 @@
 //! The store's contract: each case runs against the in-memory store, SQLite and a real
 //! MariaDB, so the three implementations of the ports cannot drift apart.
 
-use inventory::domain::{OrderStatus, ProductSpec, Quantity, SaleRequest, Sku};
+use inventory::domain::{FactoryOrderId, OrderStatus, ProductSpec, Quantity, SaleRequest, Sku};
 use inventory::store::{DynStore, FulfillOutcome, MemoryStore, SaleOutcome};
 use pipeline_tests::{Db, assert_ledger, store};
 use std::path::Path;
@@ -285,7 +285,10 @@ async fn fulfil_restocks_exactly_once(backend: Backend) {
     );
     assert_eq!(
         store
-            .fulfill("00000000-0000-0000-0000-000000000000", "c")
+            .fulfill(
+                &FactoryOrderId::parse("00000000-0000-0000-0000-000000000000").unwrap(),
+                "c"
+            )
             .await
             .unwrap(),
         FulfillOutcome::Unknown
@@ -458,7 +461,7 @@ async fn random_operations_follow_the_model(backend: Backend) {
         let mut model = rng.random_range(0..40);
         put_buckets(&store, &sku, Some(model), rp, rq, buckets).await;
         // The model's open order (id), and the stock-outs it expects and sees.
-        let mut open: Option<String> = None;
+        let mut open: Option<FactoryOrderId> = None;
         for step in 0..120 {
             let at = format!("seed {seed} step {step} (buckets {buckets}, total {model})");
             match rng.random_range(0..10) {

@@ -14,7 +14,7 @@
 use crate::flash::http_client;
 use crate::stats::{Lat, ms, summarise_ms};
 use devstack::{Options, Stack};
-use inventory::domain::OrderStatus;
+use inventory::domain::{FactoryOrderId, OrderStatus};
 use inventory::factory::CallbackSigner;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -101,7 +101,9 @@ pub async fn run(
         let t_resp = Instant::now();
         sale_lat.push(ms(t_resp - t0));
         let id = match &r {
-            Ok((201, body)) => body["factory_order"]["id"].as_str().map(str::to_owned),
+            Ok((201, body)) => body["factory_order"]["id"]
+                .as_str()
+                .and_then(|s| FactoryOrderId::parse(s).ok()),
             _ => None,
         };
         let Some(id) = id else {
@@ -142,7 +144,7 @@ pub async fn run(
                     (Some(p), Some(q)) => commit_to_accepted.push((q - p) as f64),
                     _ => errors.push(format!("order {id}: transitions {:?}", order.transitions)),
                 }
-                orders.push((id, order.correlation_id));
+                orders.push((id.to_string(), order.correlation_id));
             }
             other => errors.push(format!("order {id}: {other:?}")),
         }

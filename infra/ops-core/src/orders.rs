@@ -3,7 +3,9 @@
 
 use crate::OpsError;
 use inventory::api::order_json;
-use inventory::domain::{FactoryOrder, OrderStatus, StockOutEvent, new_id, now_millis};
+use inventory::domain::{
+    FactoryOrder, FactoryOrderId, OrderStatus, StockOutEvent, new_id, now_millis,
+};
 use inventory::messaging::DynPublisher;
 use inventory::store::{DynStore, StoreError};
 use serde_json::{Value, json};
@@ -36,7 +38,7 @@ pub async fn failed_orders_needing_action(
     if failed.is_empty() {
         return Ok(failed);
     }
-    let mut newest: HashMap<String, (i64, String)> = HashMap::new();
+    let mut newest: HashMap<String, (i64, FactoryOrderId)> = HashMap::new();
     for o in all_orders(store).await? {
         let e = newest
             .entry(o.sku.to_string())
@@ -99,7 +101,7 @@ pub async fn retry_order(
     publisher: &DynPublisher,
     id: &str,
 ) -> Result<Value, OpsError> {
-    let id = inventory::domain::parse_id(id)
+    let id = FactoryOrderId::parse(id)
         .map_err(|_| OpsError::Invalid(format!("{id:?} is not a factory order id")))?;
     let order = store
         .factory_order(&id)

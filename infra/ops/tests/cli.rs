@@ -295,7 +295,7 @@ async fn aws_mode_on_moto() {
 
     let out = ops(&["--aws", "orders", "list", "--status", "failed"], &with_db).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains(&id), "{}", out.stdout);
+    assert!(out.stdout.contains(id.as_str()), "{}", out.stdout);
 
     // Retry: reopened and published to the topic (same order id, same correlation id).
     let out = ops(
@@ -305,7 +305,7 @@ async fn aws_mode_on_moto() {
             &topic,
             "orders",
             "retry",
-            &id,
+            id.as_str(),
             "-o",
             "json",
         ],

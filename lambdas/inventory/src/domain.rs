@@ -4,6 +4,10 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+mod ids;
+
+pub use ids::{FactoryOrderId, new_id, parse_id};
+
 /// Largest quantity a single sale may ask for.
 pub const MAX_SALE_QUANTITY: i64 = 100;
 /// Largest stock an operator may set.
@@ -102,18 +106,6 @@ impl Quantity {
     }
 }
 
-/// Ids of sales, factory orders and events: UUIDv7 strings (time-ordered, index friendly).
-pub fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
-
-/// Validates an id taken from a path or a message.
-pub fn parse_id(s: &str) -> Result<String, ValidationError> {
-    uuid::Uuid::parse_str(s)
-        .map(|u| u.hyphenated().to_string())
-        .map_err(|_| ValidationError::Id)
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OrderStatus {
@@ -149,13 +141,13 @@ impl OrderStatus {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OrderRef {
-    pub id: String,
+    pub id: FactoryOrderId,
     pub status: OrderStatus,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OpenOrder {
-    pub id: String,
+    pub id: FactoryOrderId,
     pub status: OrderStatus,
     pub quantity: i64,
 }
@@ -293,7 +285,8 @@ pub struct Sale {
 pub struct StockOutEvent {
     pub schema_version: u32,
     pub event_id: String,
-    pub factory_order_id: String,
+    /// Not a UUID: the whole event fails to deserialise (a poison message).
+    pub factory_order_id: FactoryOrderId,
     pub sku: Sku,
     pub quantity: i64,
     pub correlation_id: String,
@@ -308,7 +301,7 @@ impl StockOutEvent {
     /// own `event_id`, the order id stays the factory's idempotency key).
     pub fn new(
         event_id: String,
-        order_id: &str,
+        order_id: &FactoryOrderId,
         sku: &Sku,
         quantity: i64,
         correlation_id: &str,
@@ -317,7 +310,7 @@ impl StockOutEvent {
         StockOutEvent {
             schema_version: Self::SCHEMA_VERSION,
             event_id,
-            factory_order_id: order_id.to_owned(),
+            factory_order_id: order_id.clone(),
             sku: sku.clone(),
             quantity,
             correlation_id: correlation_id.to_owned(),
@@ -335,7 +328,7 @@ pub struct Transition {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FactoryOrder {
-    pub id: String,
+    pub id: FactoryOrderId,
     pub sku: Sku,
     pub quantity: i64,
     pub status: OrderStatus,
@@ -438,17 +431,22 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_uuids() {
-        let id = new_id();
-        assert_eq!(parse_id(&id), Ok(id.clone()));
-        assert_eq!(parse_id("../1"), Err(ValidationError::Id));
+    fn stock_out_event_rejects_unknown_fields() {
+        let ok = r#"{"schema_version":1,"event_id":"e","factory_order_id":"0193a2b4-0000-7000-8000-000000000000","sku":"s","quantity":1,"correlation_id":"c","occurred_at":0}"#;
+        let event = serde_json::from_str::<StockOutEvent>(ok).unwrap();
+        assert_eq!(
+            serde_json::to_string(&event).unwrap(),
+            ok,
+            "the wire format"
+        );
+        let extra = ok.replace("\"occurred_at\":0", "\"occurred_at\":0,\"x\":1");
+        assert!(serde_json::from_str::<StockOutEvent>(&extra).is_err());
     }
 
     #[test]
-    fn stock_out_event_rejects_unknown_fields() {
-        let ok = r#"{"schema_version":1,"event_id":"e","factory_order_id":"o","sku":"s","quantity":1,"correlation_id":"c","occurred_at":0}"#;
-        assert!(serde_json::from_str::<StockOutEvent>(ok).is_ok());
-        let extra = ok.replace("\"occurred_at\":0", "\"occurred_at\":0,\"x\":1");
-        assert!(serde_json::from_str::<StockOutEvent>(&extra).is_err());
+    fn stock_out_event_rejects_an_order_id_that_is_not_a_uuid() {
+        let bad = r#"{"schema_version":1,"event_id":"e","factory_order_id":"o","sku":"s","quantity":1,"correlation_id":"c","occurred_at":0}"#;
+        let e = serde_json::from_str::<StockOutEvent>(bad).unwrap_err();
+        assert!(e.to_string().contains("id must be a UUID"), "{e}");
     }
 }

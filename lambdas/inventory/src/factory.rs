@@ -199,14 +199,14 @@ impl FactoryClient {
 
     pub fn request_for(&self, event: &StockOutEvent) -> ManufactureRequest {
         ManufactureRequest {
-            message_group_id: event.factory_order_id.clone(),
+            message_group_id: event.factory_order_id.to_string(),
             product_id: event.sku.as_str().to_owned(),
             product_cnt: event.quantity,
             factory_id: self.factory_id.clone(),
             requester: self.requester.clone(),
             callback_url: self.signer.callback_url(
                 &self.callback_base,
-                &event.factory_order_id,
+                event.factory_order_id.as_str(),
                 &event.correlation_id,
             ),
         }
@@ -217,7 +217,7 @@ impl FactoryClient {
     /// Runs in a `factory` span ([`crate::telemetry::factory_span`]) with the answer's status
     /// and, on failure, [`FactoryError::kind`].
     pub async fn order(&self, event: &StockOutEvent) -> Result<Accepted, FactoryError> {
-        let span = crate::telemetry::factory_span(&event.factory_order_id);
+        let span = crate::telemetry::factory_span(event.factory_order_id.as_str());
         crate::telemetry::traced(
             span.clone(),
             self.send_order(event, &span),
@@ -235,7 +235,7 @@ impl FactoryClient {
         let res = self
             .http
             .post(format!("{}/api/manufactures", self.base_url))
-            .header("Idempotency-Key", &event.factory_order_id)
+            .header("Idempotency-Key", event.factory_order_id.as_str())
             .header("X-Correlation-Id", &event.correlation_id)
             .json(&body)
             .send()

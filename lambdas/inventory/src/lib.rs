@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod exports;
 pub mod factory;
+mod json_fields;
 pub mod messaging;
 pub mod metrics;
 pub mod orderer;

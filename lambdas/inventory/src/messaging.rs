@@ -1,7 +1,7 @@
 //! Publishing stock-out events: the port, its SNS adapter, and the after-commit / relay logic
 //! of the transactional outbox.
 
-use crate::domain::StockOutEvent;
+use crate::domain::{FactoryOrderId, StockOutEvent};
 use crate::store::{DynStore, Orders, Outbox, StoreError};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
@@ -19,7 +19,7 @@ pub fn attributes(event: &StockOutEvent) -> BTreeMap<&'static str, String> {
         ("type", StockOutEvent::TYPE.to_owned()),
         ("schema_version", event.schema_version.to_string()),
         ("event_id", event.event_id.clone()),
-        ("factory_order_id", event.factory_order_id.clone()),
+        ("factory_order_id", event.factory_order_id.to_string()),
         ("sku", event.sku.as_str().to_owned()),
         ("correlation_id", event.correlation_id.clone()),
     ])
@@ -121,7 +121,7 @@ pub struct RelayReport {
     pub published: usize,
     pub publish_failures: usize,
     pub resent: usize,
-    pub failed_orders: Vec<String>,
+    pub failed_orders: Vec<FactoryOrderId>,
     /// Age of the oldest unpublished event seen, in ms (outbox lag).
     pub max_lag_ms: i64,
 }

@@ -2,7 +2,7 @@
 //! asks the legacy factory for a batch, exactly once per factory order as far as the factory's
 //! idempotency key allows.
 
-use crate::domain::{StockOutEvent, parse_id};
+use crate::domain::{FactoryOrderId, StockOutEvent};
 use crate::factory::{FactoryClient, FactoryError};
 use crate::store::{Orders, StoreError};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -24,7 +24,7 @@ pub enum RecordError {
     #[error("poison message: {0}")]
     Poison(String),
     #[error("unknown factory order {0}")]
-    UnknownOrder(String),
+    UnknownOrder(FactoryOrderId),
     #[error(transparent)]
     Factory(#[from] FactoryError),
     #[error(transparent)]
@@ -42,7 +42,8 @@ pub enum Handled {
 }
 
 /// Decodes a stock-out event from an SQS body: a raw-delivery message, or an SNS envelope when
-/// raw delivery is off.
+/// raw delivery is off. A `factory_order_id` that is not a UUID fails the decoding (it is a
+/// [`FactoryOrderId`]): a poison message, like any other malformed event.
 pub fn decode(body: &str) -> Result<StockOutEvent, RecordError> {
     let value: serde_json::Value = serde_json::from_str(body)
         .map_err(|e| RecordError::Poison(format!("body is not JSON: {e}")))?;
@@ -65,8 +66,6 @@ pub fn decode(body: &str) -> Result<StockOutEvent, RecordError> {
     }
     let event: StockOutEvent = serde_json::from_value(value)
         .map_err(|e| RecordError::Poison(format!("not a stock-out event: {e}")))?;
-    parse_id(&event.factory_order_id)
-        .map_err(|_| RecordError::Poison("factory_order_id is not a UUID".into()))?;
     Ok(event)
 }
 

@@ -49,9 +49,9 @@
 //! which is `traced(db_span(operation, system), work, StoreError::kind)`; `StoreError::kind`
 //! maps an error to `unavailable`, `access_denied`, `database` or `corrupt`.
 
+use crate::json_fields::{Floats, JsonVisitor};
 use serde_json::{Map, Value};
 use std::fmt;
-use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
@@ -325,8 +325,8 @@ where
             let first = FIRST_REQUEST.get_or_init(|| id.clone());
             line.insert("cold_start".into(), Value::Bool(first == id));
         }
-        let mut visitor = Fields(&mut line);
-        event.record(&mut visitor);
+        // An event's fields into the line, floats rounded.
+        event.record(&mut JsonVisitor::new(&mut line, Floats::Rounded));
         if !line.contains_key("message") {
             line.insert("message".into(), Value::String(meta.name().to_owned()));
         }
@@ -355,38 +355,6 @@ fn push_entry(text: &mut String, key: &str, value: &Value) -> fmt::Result {
     text.push(':');
     text.push_str(&serde_json::to_string(value).map_err(|_| fmt::Error)?);
     Ok(())
-}
-
-/// Collects an event's fields into the line.
-struct Fields<'a>(&'a mut Map<String, Value>);
-
-impl Visit for Fields<'_> {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        let v = serde_json::Number::from_f64((value * 1000.0).round() / 1000.0)
-            .map(Value::Number)
-            .unwrap_or_else(|| Value::String(value.to_string()));
-        self.0.insert(field.name().to_owned(), v);
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name().to_owned(), value.into());
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().to_owned(), value.into());
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.insert(field.name().to_owned(), value.into());
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.into());
-    }
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.0
-            .insert(field.name().to_owned(), value.to_string().into());
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0
-            .insert(field.name().to_owned(), format!("{value:?}").into());
-    }
 }
 
 #[cfg(test)]

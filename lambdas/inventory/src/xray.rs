@@ -17,13 +17,12 @@
 //! is `AWS_XRAY_DAEMON_ADDRESS`, default `127.0.0.1:2000`). A send that fails is dropped and
 //! counted ([`XrayLayer::dropped`]); it never fails or slows an invocation (non-blocking socket).
 
+use crate::json_fields::{Floats, JsonVisitor};
 use serde_json::{Map, Value, json};
-use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
-use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Metadata, Subscriber};
 use tracing_subscriber::Layer;
@@ -266,7 +265,7 @@ where
             return;
         };
         let mut fields = Map::new();
-        attrs.record(&mut Fields(&mut fields));
+        attrs.record(&mut JsonVisitor::new(&mut fields, Floats::Exact));
         if span.name() == INVOKE_SPAN {
             let header = fields
                 .get("xrayTraceId")
@@ -310,7 +309,7 @@ where
         if let Some(span) = ctx.span(id)
             && let Some(pending) = span.extensions_mut().get_mut::<Pending>()
         {
-            values.record(&mut Fields(&mut pending.fields));
+            values.record(&mut JsonVisitor::new(&mut pending.fields, Floats::Exact));
         }
     }
 
@@ -447,33 +446,6 @@ const MAPPED: &[&str] = &[
     "http.status_code",
     "error.kind",
 ];
-
-/// Collects span fields as JSON values.
-struct Fields<'a>(&'a mut Map<String, Value>);
-
-impl Visit for Fields<'_> {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        if let Some(n) = serde_json::Number::from_f64(value) {
-            self.0.insert(field.name().to_owned(), Value::Number(n));
-        }
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name().to_owned(), value.into());
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().to_owned(), value.into());
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.insert(field.name().to_owned(), value.into());
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.into());
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0
-            .insert(field.name().to_owned(), format!("{value:?}").into());
-    }
-}
 
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,7 @@
 //! A store that fails on purpose: delegates to a real store, except where a case injects a fault.
 
 use async_trait::async_trait;
-use inventory::domain::{FactoryOrder, OrderStatus};
+use inventory::domain::{FactoryOrder, FactoryOrderId, OrderStatus};
 use inventory::store::{DynStore, Orders, StoreError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -36,12 +36,12 @@ impl FaultyStore {
 /// Only the factory order's life: what the orderer uses.
 #[async_trait]
 impl Orders for FaultyStore {
-    async fn factory_order(&self, id: &str) -> Result<Option<FactoryOrder>, StoreError> {
+    async fn factory_order(&self, id: &FactoryOrderId) -> Result<Option<FactoryOrder>, StoreError> {
         self.inner.factory_order(id).await
     }
     async fn mark_requested(
         &self,
-        id: &str,
+        id: &FactoryOrderId,
         factory_ref: &str,
         event_id: &str,
     ) -> Result<bool, StoreError> {
@@ -70,10 +70,15 @@ impl Orders for FaultyStore {
         }
         self.inner.mark_requested(id, factory_ref, event_id).await
     }
-    async fn record_failure(&self, id: &str, error: &str, give_up: bool) -> Result<(), StoreError> {
+    async fn record_failure(
+        &self,
+        id: &FactoryOrderId,
+        error: &str,
+        give_up: bool,
+    ) -> Result<(), StoreError> {
         self.inner.record_failure(id, error, give_up).await
     }
-    async fn reopen(&self, id: &str, note: &str) -> Result<bool, StoreError> {
+    async fn reopen(&self, id: &FactoryOrderId, note: &str) -> Result<bool, StoreError> {
         self.inner.reopen(id, note).await
     }
     async fn orders_in(

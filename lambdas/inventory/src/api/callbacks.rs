@@ -3,7 +3,7 @@
 
 use super::request::{Call, Reply};
 use super::{Api, ApiError, MAX_BODY, order_json};
-use crate::domain;
+use crate::domain::FactoryOrderId;
 use crate::factory::Completion;
 use crate::store::FulfillOutcome;
 use serde_json::json;
@@ -30,13 +30,13 @@ pub(super) async fn complete(api: &Api, call: &Call) -> Result<Reply, ApiError> 
             "the callback token is not valid for this order".into(),
         ));
     }
-    let id = domain::parse_id(param)?;
+    let id = FactoryOrderId::parse(param)?;
     let completion: Completion = call.json(MAX_BODY)?;
     let order = api
         .store
         .factory_order(&id)
         .await?
-        .ok_or_else(|| ApiError::UnknownOrder(id.clone()))?;
+        .ok_or_else(|| ApiError::UnknownOrder(id.to_string()))?;
     let span = tracing::info_span!("callback", factory_order_id = %id, order_correlation_id = %order.correlation_id);
     async {
         if completion.product_id != order.sku.as_str() || completion.product_cnt != order.quantity {
@@ -57,7 +57,7 @@ pub(super) async fn complete(api: &Api, call: &Call) -> Result<Reply, ApiError> 
                 tracing::info!(status = o.status.as_str(), "duplicate factory completion: no change");
                 Ok(Reply::new(200, json!({ "restocked": false, "factory_order": order_json(&o) })))
             }
-            FulfillOutcome::Unknown => Err(ApiError::UnknownOrder(id.clone())),
+            FulfillOutcome::Unknown => Err(ApiError::UnknownOrder(id.to_string())),
         }
     }
     .instrument(span)

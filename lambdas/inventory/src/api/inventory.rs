@@ -3,7 +3,7 @@
 
 use super::request::{Call, Reply, Seen};
 use super::{Api, ApiError};
-use crate::domain::{self, FactoryOrder, Product, Sku, rfc3339};
+use crate::domain::{FactoryOrder, FactoryOrderId, Product, Sku, rfc3339};
 use serde_json::{Value, json};
 
 pub(super) async fn products(api: &Api) -> Result<Reply, ApiError> {
@@ -30,12 +30,12 @@ pub(super) async fn factory_order(
     call: &Call,
     seen: &mut Seen,
 ) -> Result<Reply, ApiError> {
-    let id = domain::parse_id(&call.param)?;
+    let id = FactoryOrderId::parse(&call.param)?;
     let order = api
         .store
         .factory_order(&id)
         .await?
-        .ok_or(ApiError::UnknownOrder(id))?;
+        .ok_or_else(|| ApiError::UnknownOrder(id.to_string()))?;
     seen.sku = Some(order.sku.to_string());
     Ok(Reply::new(200, order_json(&order)))
 }

@@ -4,7 +4,7 @@
 //! database, no AWS (the same handler runs over SQLite and MariaDB in `tests/tests/faults/`).
 
 use super::*;
-use crate::domain::{OrderStatus, new_id};
+use crate::domain::{FactoryOrderId, OrderStatus};
 use crate::factory::{CallbackSigner, FactorySettings};
 use crate::sim::{Completions, FactorySim, Knobs, KnobsPatch, ScheduledCompletion};
 use crate::store::MemoryStore;
@@ -108,7 +108,7 @@ fn failed(r: &SqsBatchResponse) -> BTreeSet<String> {
         .collect()
 }
 
-async fn order(store: &MemoryStore, id: &str) -> crate::domain::FactoryOrder {
+async fn order(store: &MemoryStore, id: &FactoryOrderId) -> crate::domain::FactoryOrder {
     store
         .factory_order(id)
         .await
@@ -167,7 +167,7 @@ async fn an_accepting_factory_moves_the_order_to_requested_with_its_reference() 
     assert!(
         scheduled[0].callback_url.starts_with(&signer.callback_url(
             CALLBACK_BASE,
-            &id,
+            id.as_str(),
             &event.correlation_id
         )),
         "{}",
@@ -237,7 +237,7 @@ async fn poison_messages_fail_alone_and_change_nothing() {
     let id = event.factory_order_id.clone();
     let before = order(&store, &id).await;
     let mut unknown = event.clone();
-    unknown.factory_order_id = new_id();
+    unknown.factory_order_id = FactoryOrderId::new();
     let mut other_quantity = event.clone();
     other_quantity.quantity += 1;
     let poison = [

@@ -21,11 +21,14 @@
 //!   bounds. What the two databases spell differently is each adapter's small `dialect`
 //!   module, plus the hot decrement of a sale (`Sales` in each adapter);
 //! - `rows.rs`: `sqlx::FromRow` row structs and their conversion to the domain;
-//! - `memory.rs`: the same ports in memory (fast handler tests; the contract suite in
-//!   `tests/tests/store.rs` runs one set of cases against memory, SQLite and MariaDB);
+//! - `memory.rs` and `memory/*.rs` (one file per role): the same ports in memory (fast
+//!   handler tests; the contract suite in `tests/tests/store.rs` runs one set of cases against
+//!   memory, SQLite and MariaDB);
 //! - `error.rs`: `StoreError`, which keeps the driver's error as its source.
 
-use crate::domain::{FactoryOrder, Millis, OrderRef, Sale, SaleRequest, StockOutEvent};
+use crate::domain::{
+    FactoryOrder, FactoryOrderId, Millis, OrderRef, Sale, SaleRequest, StockOutEvent,
+};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -152,7 +155,7 @@ pub struct StuckOrders {
     /// Re-send events to publish (same factory order id, so the same idempotency key).
     pub resend: Vec<StockOutEvent>,
     /// Orders given up on (`failed`).
-    pub failed: Vec<String>,
+    pub failed: Vec<FactoryOrderId>,
 }
 
 /// A row of the daily sales export.

@@ -6,7 +6,9 @@
 use super::{
     FulfillOutcome, Ledger, Movement, OutboxEntry, SaleOutcome, SaleRow, StoreError, StuckOrders,
 };
-use crate::domain::{FactoryOrder, Millis, OrderStatus, Product, ProductSpec, SaleRequest, Sku};
+use crate::domain::{
+    FactoryOrder, FactoryOrderId, Millis, OrderStatus, Product, ProductSpec, SaleRequest, Sku,
+};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -28,20 +30,25 @@ pub trait Catalog: Send + Sync {
 /// A factory order's life after the stock-out opened it (the factory-orderer, operators).
 #[async_trait]
 pub trait Orders: Send + Sync {
-    async fn factory_order(&self, id: &str) -> Result<Option<FactoryOrder>, StoreError>;
+    async fn factory_order(&self, id: &FactoryOrderId) -> Result<Option<FactoryOrder>, StoreError>;
     /// Open orders are moved to `requested` with the factory's reference; `false` if the order
     /// was no longer open (already fulfilled or failed).
     async fn mark_requested(
         &self,
-        id: &str,
+        id: &FactoryOrderId,
         factory_ref: &str,
         event_id: &str,
     ) -> Result<bool, StoreError>;
     /// Records a failed factory call; with `give_up` the order becomes `failed`.
-    async fn record_failure(&self, id: &str, error: &str, give_up: bool) -> Result<(), StoreError>;
+    async fn record_failure(
+        &self,
+        id: &FactoryOrderId,
+        error: &str,
+        give_up: bool,
+    ) -> Result<(), StoreError>;
     /// `failed -> pending` (an operator's retry or a redriven message); `false` if not failed
     /// or if another order is open for the SKU by now.
-    async fn reopen(&self, id: &str, note: &str) -> Result<bool, StoreError>;
+    async fn reopen(&self, id: &FactoryOrderId, note: &str) -> Result<bool, StoreError>;
     /// Orders in a status, oldest first (operations).
     async fn orders_in(
         &self,
@@ -53,7 +60,11 @@ pub trait Orders: Send + Sync {
 /// The factory's completion: `open -> fulfilled` and the stock incremented, once.
 #[async_trait]
 pub trait Restock: Send + Sync {
-    async fn fulfill(&self, id: &str, correlation_id: &str) -> Result<FulfillOutcome, StoreError>;
+    async fn fulfill(
+        &self,
+        id: &FactoryOrderId,
+        correlation_id: &str,
+    ) -> Result<FulfillOutcome, StoreError>;
 }
 
 /// The transactional outbox and the watch on orders the factory never completed (the relay).

@@ -4,11 +4,16 @@
 
 use super::{Ledger, Movement, OutboxEntry, SaleRow, StoreError};
 use crate::domain::{
-    FactoryOrder, Millis, OpenOrder, OrderRef, OrderStatus, Product, Sale, Sku, Transition,
+    FactoryOrder, FactoryOrderId, Millis, OpenOrder, OrderRef, OrderStatus, Product, Sale, Sku,
+    Transition,
 };
 
 pub(crate) fn status_of(s: &str) -> Result<OrderStatus, StoreError> {
     OrderStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("order status {s:?}").into()))
+}
+
+pub(crate) fn order_id_of(s: &str) -> Result<FactoryOrderId, StoreError> {
+    FactoryOrderId::parse(s).map_err(|_| StoreError::Corrupt(format!("order id {s:?}").into()))
 }
 
 pub(crate) fn sku_of(s: &str) -> Result<Sku, StoreError> {
@@ -36,7 +41,7 @@ impl ProductRow {
     pub fn into_product(self) -> Result<Product, StoreError> {
         let open_factory_order = match (self.order_id, self.order_status, self.order_quantity) {
             (Some(id), Some(status), Some(quantity)) => Some(OpenOrder {
-                id,
+                id: order_id_of(&id)?,
                 status: status_of(&status)?,
                 quantity,
             }),
@@ -74,7 +79,7 @@ pub(crate) struct OrderRow {
 impl OrderRow {
     pub fn into_order(self, transitions: Vec<Transition>) -> Result<FactoryOrder, StoreError> {
         Ok(FactoryOrder {
-            id: self.id,
+            id: order_id_of(&self.id)?,
             sku: sku_of(&self.sku)?,
             quantity: self.quantity,
             status: status_of(&self.status)?,
@@ -119,7 +124,7 @@ impl OrderRefRow {
     pub fn into_ref(self) -> Result<OrderRef, StoreError> {
         Ok(OrderRef {
             status: status_of(&self.status)?,
-            id: self.id,
+            id: order_id_of(&self.id)?,
         })
     }
 }

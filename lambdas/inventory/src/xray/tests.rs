@@ -1,7 +1,7 @@
 //! The exporter against a UDP socket standing in for the X-Ray daemon, the spans made by the
 //! real adapters (a factory on a local TCP port, Kinesis through the SDK's mock client).
 use super::*;
-use crate::domain::{Sku, StockOutEvent};
+use crate::domain::{FactoryOrderId, Sku, StockOutEvent};
 use crate::factory::{CallbackSigner, FactoryClient, FactoryError, FactorySettings};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use tracing_subscriber::layer::SubscriberExt;
 
 const ROOT: &str = "1-5759e988-bd862e3fe1be46a994272793";
 const PARENT: &str = "53995c3f42cd8ad8";
+const ORDER_ID: &str = "0193a2b4-0000-7000-8000-000000000001";
 
 fn header(sampled: &str) -> String {
     format!("Root={ROOT};Parent={PARENT};Sampled={sampled};Lineage=a87bd80c:0")
@@ -168,7 +169,8 @@ async fn factory_answering(status: &'static str, body: &'static str) -> FactoryC
 
 fn event() -> StockOutEvent {
     let sku = Sku::parse("glazed").unwrap();
-    StockOutEvent::new("e-1".into(), "o-1", &sku, 12, "c-1", 0)
+    let order_id = FactoryOrderId::parse(ORDER_ID).unwrap();
+    StockOutEvent::new("e-1".into(), &order_id, &sku, 12, "c-1", 0)
 }
 
 fn is_id(v: &Value) -> bool {
@@ -225,7 +227,7 @@ async fn a_failed_factory_call_is_a_fault_subsegment_under_its_message() {
     assert_eq!(call["fault"], true);
     assert!(call.get("error").is_none(), "a 5xx is the callee's fault");
     assert_eq!(call["cause"]["exceptions"][0]["message"], "server_error");
-    assert_eq!(call["annotations"]["factory_order_id"], "o-1");
+    assert_eq!(call["annotations"]["factory_order_id"], ORDER_ID);
     assert!(
         !call.to_string().contains("busy") && !call.to_string().contains("token"),
         "no body, no callback URL: {call}"

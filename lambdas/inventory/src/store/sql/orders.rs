@@ -3,7 +3,7 @@
 //! database; see `store/mod.rs`.)
 
 use super::{Adapter, Db};
-use crate::domain::{FactoryOrder, Millis, OrderStatus, now_millis};
+use crate::domain::{FactoryOrder, FactoryOrderId, Millis, OrderStatus, now_millis};
 use crate::store::error::is_unique_violation;
 use crate::store::rows::{OrderRow, TransitionRow};
 use crate::store::{Orders, StoreError, clip};
@@ -20,10 +20,10 @@ macro_rules! select_orders {
 
 pub(super) async fn order_by_id<'e>(
     ex: impl Executor<'e, Database = Db>,
-    id: &str,
+    id: &FactoryOrderId,
 ) -> Result<Option<OrderRow>, sqlx::Error> {
     sqlx::query_as(concat!(select_orders!(), " WHERE id = ?"))
-        .bind(id)
+        .bind(id.as_str())
         .fetch_optional(ex)
         .await
 }
@@ -45,13 +45,13 @@ async fn orders_with_status<'e>(
 
 async fn transitions_of<'e>(
     ex: impl Executor<'e, Database = Db>,
-    id: &str,
+    id: &FactoryOrderId,
 ) -> Result<Vec<TransitionRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT status, at, note FROM factory_order_transitions WHERE factory_order_id = ? \
          ORDER BY id",
     )
-    .bind(id)
+    .bind(id.as_str())
     .fetch_all(ex)
     .await
 }
@@ -59,7 +59,7 @@ async fn transitions_of<'e>(
 /// Appends to an order's audit trail (in the transaction that changed its status).
 pub(super) async fn insert_transition(
     tx: &mut Tx,
-    id: &str,
+    id: &FactoryOrderId,
     status: &str,
     note: &str,
     now: Millis,
@@ -68,7 +68,7 @@ pub(super) async fn insert_transition(
         "INSERT INTO factory_order_transitions (factory_order_id, status, note, at) \
          VALUES (?, ?, ?, ?)",
     )
-    .bind(id)
+    .bind(id.as_str())
     .bind(status)
     .bind(note)
     .bind(now)
@@ -79,7 +79,7 @@ pub(super) async fn insert_transition(
 
 async fn set_requested(
     tx: &mut Tx,
-    id: &str,
+    id: &FactoryOrderId,
     factory_ref: &str,
     event_id: &str,
     now: Millis,
@@ -93,33 +93,43 @@ async fn set_requested(
     .bind(event_id)
     .bind(now)
     .bind(now)
-    .bind(id)
+    .bind(id.as_str())
     .execute(&mut **tx)
     .await
     .map(|r| r.rows_affected())
 }
 
-async fn note_failure(tx: &mut Tx, id: &str, error: &str, now: Millis) -> Result<u64, sqlx::Error> {
+async fn note_failure(
+    tx: &mut Tx,
+    id: &FactoryOrderId,
+    error: &str,
+    now: Millis,
+) -> Result<u64, sqlx::Error> {
     sqlx::query(
         "UPDATE factory_orders SET attempts = attempts + 1, last_error = ?, updated_at = ? \
          WHERE id = ? AND status IN ('pending', 'requested')",
     )
     .bind(error)
     .bind(now)
-    .bind(id)
+    .bind(id.as_str())
     .execute(&mut **tx)
     .await
     .map(|r| r.rows_affected())
 }
 
-async fn give_up(tx: &mut Tx, id: &str, error: &str, now: Millis) -> Result<u64, sqlx::Error> {
+async fn give_up(
+    tx: &mut Tx,
+    id: &FactoryOrderId,
+    error: &str,
+    now: Millis,
+) -> Result<u64, sqlx::Error> {
     sqlx::query(
         "UPDATE factory_orders SET status = 'failed', attempts = attempts + 1, last_error = ?, \
          updated_at = ? WHERE id = ? AND status IN ('pending', 'requested')",
     )
     .bind(error)
     .bind(now)
-    .bind(id)
+    .bind(id.as_str())
     .execute(&mut **tx)
     .await
     .map(|r| r.rows_affected())
@@ -128,24 +138,28 @@ async fn give_up(tx: &mut Tx, id: &str, error: &str, now: Millis) -> Result<u64,
 /// How many orders for the same SKU are as new as this one or newer (open or closed).
 async fn newer_orders<'e>(
     ex: impl Executor<'e, Database = Db>,
-    id: &str,
+    id: &FactoryOrderId,
 ) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT COUNT(*) FROM factory_orders n JOIN factory_orders o \
          ON n.sku = o.sku AND n.id <> o.id AND n.created_at >= o.created_at WHERE o.id = ?",
     )
-    .bind(id)
+    .bind(id.as_str())
     .fetch_one(ex)
     .await
 }
 
-async fn set_pending_again(tx: &mut Tx, id: &str, now: Millis) -> Result<u64, sqlx::Error> {
+async fn set_pending_again(
+    tx: &mut Tx,
+    id: &FactoryOrderId,
+    now: Millis,
+) -> Result<u64, sqlx::Error> {
     sqlx::query(
         "UPDATE factory_orders SET status = 'pending', last_error = NULL, updated_at = ? \
          WHERE id = ? AND status = 'failed'",
     )
     .bind(now)
-    .bind(id)
+    .bind(id.as_str())
     .execute(&mut **tx)
     .await
     .map(|r| r.rows_affected())
@@ -154,7 +168,7 @@ async fn set_pending_again(tx: &mut Tx, id: &str, now: Millis) -> Result<u64, sq
 impl Adapter {
     pub(super) async fn factory_order_once(
         &self,
-        id: &str,
+        id: &FactoryOrderId,
     ) -> Result<Option<FactoryOrder>, StoreError> {
         let Some(row) = order_by_id(self.pool(), id).await? else {
             return Ok(None);
@@ -169,7 +183,7 @@ impl Adapter {
 
     async fn mark_requested_once(
         &self,
-        id: &str,
+        id: &FactoryOrderId,
         factory_ref: &str,
         event_id: &str,
     ) -> Result<bool, StoreError> {
@@ -187,7 +201,7 @@ impl Adapter {
 
     async fn record_failure_once(
         &self,
-        id: &str,
+        id: &FactoryOrderId,
         error: &str,
         give_up_now: bool,
     ) -> Result<(), StoreError> {
@@ -205,7 +219,7 @@ impl Adapter {
         Ok(())
     }
 
-    async fn reopen_once(&self, id: &str, note: &str) -> Result<bool, StoreError> {
+    async fn reopen_once(&self, id: &FactoryOrderId, note: &str) -> Result<bool, StoreError> {
         let now = now_millis();
         // A newer order for the same SKU (open or already fulfilled) supersedes this one:
         // reopening it would make a second batch for one stock-out.
@@ -240,13 +254,13 @@ impl Adapter {
 
 #[async_trait::async_trait]
 impl Orders for Adapter {
-    async fn factory_order(&self, id: &str) -> Result<Option<FactoryOrder>, StoreError> {
+    async fn factory_order(&self, id: &FactoryOrderId) -> Result<Option<FactoryOrder>, StoreError> {
         self.retry_auth("factory_order", || self.factory_order_once(id))
             .await
     }
     async fn mark_requested(
         &self,
-        id: &str,
+        id: &FactoryOrderId,
         factory_ref: &str,
         event_id: &str,
     ) -> Result<bool, StoreError> {
@@ -255,13 +269,18 @@ impl Orders for Adapter {
         })
         .await
     }
-    async fn record_failure(&self, id: &str, error: &str, give_up: bool) -> Result<(), StoreError> {
+    async fn record_failure(
+        &self,
+        id: &FactoryOrderId,
+        error: &str,
+        give_up: bool,
+    ) -> Result<(), StoreError> {
         self.retry_auth("record_failure", || {
             self.record_failure_once(id, error, give_up)
         })
         .await
     }
-    async fn reopen(&self, id: &str, note: &str) -> Result<bool, StoreError> {
+    async fn reopen(&self, id: &FactoryOrderId, note: &str) -> Result<bool, StoreError> {
         self.retry_auth("reopen", || self.reopen_once(id, note))
             .await
     }

@@ -4,8 +4,8 @@
 
 use super::orders::insert_transition;
 use super::{Adapter, Db};
-use crate::domain::{Millis, StockOutEvent, new_id, now_millis};
-use crate::store::rows::{OutboxRow, StuckRow, sku_of};
+use crate::domain::{FactoryOrderId, Millis, StockOutEvent, new_id, now_millis};
+use crate::store::rows::{OutboxRow, StuckRow, order_id_of, sku_of};
 use crate::store::{Outbox, OutboxEntry, StoreError, StuckOrders, event_json};
 use sqlx::Executor;
 
@@ -17,7 +17,7 @@ pub(super) async fn insert_outbox(tx: &mut Tx, event: &StockOutEvent) -> Result<
         "INSERT INTO outbox (id, factory_order_id, payload, created_at) VALUES (?, ?, ?, ?)",
     )
     .bind(&event.event_id)
-    .bind(&event.factory_order_id)
+    .bind(event.factory_order_id.as_str())
     .bind(event_json(event)?)
     .bind(event.occurred_at)
     .execute(&mut **tx)
@@ -56,14 +56,19 @@ async fn stuck_orders<'e>(
 }
 
 /// Giving up on a stuck order is not another request: attempts stay as they are.
-async fn fail_stuck(tx: &mut Tx, id: &str, why: &str, now: Millis) -> Result<u64, sqlx::Error> {
+async fn fail_stuck(
+    tx: &mut Tx,
+    id: &FactoryOrderId,
+    why: &str,
+    now: Millis,
+) -> Result<u64, sqlx::Error> {
     sqlx::query(
         "UPDATE factory_orders SET status = 'failed', last_error = ?, updated_at = ? \
          WHERE id = ? AND status = 'requested'",
     )
     .bind(why)
     .bind(now)
-    .bind(id)
+    .bind(id.as_str())
     .execute(&mut **tx)
     .await
     .map(|r| r.rows_affected())
@@ -72,7 +77,7 @@ async fn fail_stuck(tx: &mut Tx, id: &str, why: &str, now: Millis) -> Result<u64
 /// Claims a stuck order for a re-send (0 rows: completed or re-sent concurrently).
 async fn bump_requested(
     tx: &mut Tx,
-    id: &str,
+    id: &FactoryOrderId,
     requested_at: Option<Millis>,
     now: Millis,
 ) -> Result<u64, sqlx::Error> {
@@ -82,7 +87,7 @@ async fn bump_requested(
     )
     .bind(now)
     .bind(now)
-    .bind(id)
+    .bind(id.as_str())
     .bind(requested_at)
     .execute(&mut **tx)
     .await
@@ -127,6 +132,7 @@ impl Adapter {
     ) -> Result<StuckOrders, StoreError> {
         let mut out = StuckOrders::default();
         for row in stuck_orders(self.pool(), requested_before, limit).await? {
+            let id = order_id_of(&row.id)?;
             let now = now_millis();
             let mut tx = self.pool().begin().await?;
             if row.attempts >= max_attempts {
@@ -134,32 +140,26 @@ impl Adapter {
                     "no completion from the factory after {} requests",
                     row.attempts
                 );
-                if fail_stuck(&mut tx, &row.id, &why, now).await? == 1 {
-                    insert_transition(&mut tx, &row.id, "failed", &why, now).await?;
-                    out.failed.push(row.id);
+                if fail_stuck(&mut tx, &id, &why, now).await? == 1 {
+                    insert_transition(&mut tx, &id, "failed", &why, now).await?;
+                    out.failed.push(id);
                 }
                 tx.commit().await?;
                 continue;
             }
-            if bump_requested(&mut tx, &row.id, row.requested_at, now).await? != 1 {
+            if bump_requested(&mut tx, &id, row.requested_at, now).await? != 1 {
                 tx.rollback().await?;
                 continue;
             }
             let sku = sku_of(&row.sku)?;
-            let event = StockOutEvent::new(
-                new_id(),
-                &row.id,
-                &sku,
-                row.quantity,
-                &row.correlation_id,
-                now,
-            );
+            let event =
+                StockOutEvent::new(new_id(), &id, &sku, row.quantity, &row.correlation_id, now);
             insert_outbox(&mut tx, &event).await?;
             let note = format!(
                 "no completion yet: re-sending (attempt {})",
                 row.attempts + 1
             );
-            insert_transition(&mut tx, &row.id, "requested", &note, now).await?;
+            insert_transition(&mut tx, &id, "requested", &note, now).await?;
             tx.commit().await?;
             out.resend.push(event);
         }

@@ -5,27 +5,34 @@
 use super::orders::insert_transition;
 use super::stock::{lock_buckets, lock_product, spread};
 use super::{Adapter, Db, dialect};
-use crate::domain::{Millis, now_millis};
+use crate::domain::{FactoryOrderId, Millis, now_millis};
 use crate::store::{FulfillOutcome, Restock, StoreError};
 
 type Tx = sqlx::Transaction<'static, Db>;
 
 /// `open -> fulfilled`: 1 row when this call closed the order, 0 when it was already closed.
-async fn close_fulfilled(tx: &mut Tx, id: &str, now: Millis) -> Result<u64, sqlx::Error> {
+async fn close_fulfilled(
+    tx: &mut Tx,
+    id: &FactoryOrderId,
+    now: Millis,
+) -> Result<u64, sqlx::Error> {
     sqlx::query(
         "UPDATE factory_orders SET status = 'fulfilled', updated_at = ? \
          WHERE id = ? AND status IN ('pending', 'requested')",
     )
     .bind(now)
-    .bind(id)
+    .bind(id.as_str())
     .execute(&mut **tx)
     .await
     .map(|r| r.rows_affected())
 }
 
-async fn order_batch(tx: &mut Tx, id: &str) -> Result<Option<(String, i64)>, sqlx::Error> {
+async fn order_batch(
+    tx: &mut Tx,
+    id: &FactoryOrderId,
+) -> Result<Option<(String, i64)>, sqlx::Error> {
     sqlx::query_as("SELECT sku, quantity FROM factory_orders WHERE id = ?")
-        .bind(id)
+        .bind(id.as_str())
         .fetch_optional(&mut **tx)
         .await
 }
@@ -34,7 +41,7 @@ async fn order_batch(tx: &mut Tx, id: &str) -> Result<Option<(String, i64)>, sql
 /// restock.
 async fn insert_restock(
     tx: &mut Tx,
-    id: &str,
+    id: &FactoryOrderId,
     sku: &str,
     quantity: i64,
     correlation_id: &str,
@@ -44,7 +51,7 @@ async fn insert_restock(
         "INSERT INTO restocks (factory_order_id, sku, quantity, correlation_id, created_at) \
          VALUES (?, ?, ?, ?, ?)",
     )
-    .bind(id)
+    .bind(id.as_str())
     .bind(sku)
     .bind(quantity)
     .bind(correlation_id)
@@ -57,7 +64,7 @@ async fn insert_restock(
 impl Adapter {
     async fn fulfill_once(
         &self,
-        id: &str,
+        id: &FactoryOrderId,
         correlation_id: &str,
     ) -> Result<FulfillOutcome, StoreError> {
         let now = now_millis();
@@ -92,7 +99,11 @@ impl Adapter {
 
 #[async_trait::async_trait]
 impl Restock for Adapter {
-    async fn fulfill(&self, id: &str, correlation_id: &str) -> Result<FulfillOutcome, StoreError> {
+    async fn fulfill(
+        &self,
+        id: &FactoryOrderId,
+        correlation_id: &str,
+    ) -> Result<FulfillOutcome, StoreError> {
         self.retry_auth("fulfill", || self.fulfill_once(id, correlation_id))
             .await
     }

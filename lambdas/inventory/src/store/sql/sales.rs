@@ -7,7 +7,7 @@ use super::orders::insert_transition;
 use super::outbox::insert_outbox;
 use super::{Adapter, Db, dialect};
 use crate::domain::{
-    Millis, OrderRef, OrderStatus, SaleRequest, StockOutEvent, new_id, now_millis,
+    FactoryOrderId, Millis, OrderRef, OrderStatus, SaleRequest, StockOutEvent, new_id, now_millis,
 };
 use crate::store::error::is_unique_violation;
 use crate::store::rows::{KeyedSaleRow, OrderRefRow, RefusalRow};
@@ -57,7 +57,7 @@ async fn open_order_for_sku(tx: &mut Tx, sku: &str) -> Result<Option<OrderRefRow
 /// Opens a factory order for the product's reorder quantity; 0 rows when there is no product.
 async fn insert_order(
     tx: &mut Tx,
-    id: &str,
+    id: &FactoryOrderId,
     sku: &str,
     correlation_id: &str,
     now: Millis,
@@ -67,7 +67,7 @@ async fn insert_order(
          created_at, updated_at) \
          SELECT ?, sku, reorder_quantity, 'pending', 0, ?, ?, ? FROM products WHERE sku = ?",
     )
-    .bind(id)
+    .bind(id.as_str())
     .bind(correlation_id)
     .bind(now)
     .bind(now)
@@ -77,9 +77,9 @@ async fn insert_order(
     .map(|r| r.rows_affected())
 }
 
-async fn order_quantity(tx: &mut Tx, id: &str) -> Result<i64, sqlx::Error> {
+async fn order_quantity(tx: &mut Tx, id: &FactoryOrderId) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT quantity FROM factory_orders WHERE id = ?")
-        .bind(id)
+        .bind(id.as_str())
         .fetch_one(&mut **tx)
         .await
 }
@@ -95,7 +95,7 @@ pub(super) async fn ensure_open_order(
     if let Some(open) = open_order_for_sku(tx, sku).await? {
         return Ok((open.into_ref()?, None));
     }
-    let id = new_id();
+    let id = FactoryOrderId::new();
     match insert_order(tx, &id, sku, correlation_id, now).await {
         Ok(1) => {}
         Ok(_) => {
