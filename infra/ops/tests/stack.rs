@@ -8,15 +8,13 @@
 //! resources.
 
 use serde_json::{Value, json};
-use std::process::Command;
 
 mod common;
-use common::ops;
+use common::{create_queue, ops, venv_python};
 
 /// Puts metric alarms in moto with boto3 (from the project's .venv, where moto lives) and sets
 /// their states: `[name, description, state, reason]` each.
 fn put_alarms(endpoint: &str, alarms: &Value) {
-    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
     let script = r##"
 import boto3, json, sys
 cw = boto3.client("cloudwatch", endpoint_url=sys.argv[1], region_name="us-east-1",
@@ -29,15 +27,7 @@ for name, description, state, reason in json.loads(sys.argv[2]):
     if state:
         cw.set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
 "##;
-    let out = Command::new(&python)
-        .args(["-c", script, endpoint, &alarms.to_string()])
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e} (run ./scripts/setup-venv.sh)", python.display()));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    venv_python(script, &[endpoint, &alarms.to_string()]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -202,14 +192,7 @@ async fn stack_outputs_and_cloudwatch_alarms_on_moto() {
     let v = out.json();
     assert_eq!(v["queue"], dlq_url.as_str());
     assert_eq!(v["depth"], 1);
-    let empty = sqs
-        .create_queue()
-        .queue_name(format!("ops-empty-{tag}"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let empty = create_queue(&sqs, format!("ops-empty-{tag}")).await;
     let out = ops(
         &[
             "--stack",

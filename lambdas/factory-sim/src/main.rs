@@ -6,7 +6,7 @@
 //!
 //! Knobs (read once at init): `SIM_DELAY_MS`, `SIM_LATENCY_MS`, `SIM_FAILURE_RATE`, `SIM_DOWN`.
 //! `CALLBACK_BASE_URL`, when set, is the only place completions may be sent to.
-//! The idempotency map is per execution environment (see `app.rs`).
+//! The idempotency map is per execution environment (see `app/mod.rs`).
 
 mod app;
 mod queue;

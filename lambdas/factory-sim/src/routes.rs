@@ -1,6 +1,6 @@
 //! The sim's HTTP routes (its Function URL), declared once in an axum [`Router`], as the
 //! inventory API declares its own: the router picks the [`Endpoint`] for a method and path; the
-//! handlers (in `app.rs`) speak the Function URL's request and response types.
+//! handlers (in `app/function_url.rs`) speak the Function URL's request and response types.
 
 use axum::routing::post;
 use axum::{Extension, Router};

@@ -1,5 +1,6 @@
 //! What the donut-ops CLI tests share: running the built binary with only the given
-//! environment (stdout piped, so tables are plain).
+//! environment (stdout piped, so tables are plain), and setting moto up (a queue; a boto3 script
+//! for what the Rust SDKs the tests link do not cover).
 
 use serde_json::Value;
 use std::process::Command;
@@ -40,4 +41,33 @@ pub async fn ops(args: &[&str], env: &[(&str, &str)]) -> Out {
     })
     .await
     .unwrap()
+}
+
+/// Runs a Python script with the project's .venv (where boto3 and moto live) and returns its
+/// stdout; a script that fails (or no .venv) fails the test with the script's stderr.
+pub fn venv_python(script: &str, args: &[&str]) -> Vec<u8> {
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (run ./scripts/setup-venv.sh)", python.display()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Creates an SQS queue named `name` and returns its URL.
+pub async fn create_queue(sqs: &aws_sdk_sqs::Client, name: String) -> String {
+    sqs.create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap()
 }

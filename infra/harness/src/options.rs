@@ -1,0 +1,61 @@
+//! How to run the harness ([`Options`]) and where the function bootstraps are.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How to run the harness.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub template: PathBuf,
+    /// Where `<binary>/bootstrap` are (`$CARGO_TARGET_DIR/lambda`, as cargo-lambda writes them).
+    pub bin_dir: PathBuf,
+    /// Working directory: database, certificates, function logs.
+    pub dir: PathBuf,
+    /// The moto server (`http://127.0.0.1:PORT`).
+    pub moto: String,
+    /// Template parameter overrides (`--parameter-overrides`).
+    pub params: HashMap<String, String>,
+    /// Instances (execution environments) per function logical id; 1 when absent.
+    pub instances: HashMap<String, usize>,
+    /// Time compression: every queue's visibility timeout, in seconds, instead of the template's.
+    pub visibility_timeout: Option<u64>,
+    /// Delays between Lambda's asynchronous retries (AWS: about 1 and 2 minutes).
+    pub async_retry_delays: Vec<Duration>,
+    /// How long CloudWatch Logs batches subscription deliveries.
+    pub log_flush: Duration,
+    /// Print every function line on stdout.
+    pub echo: bool,
+    /// API Gateway's local port (0: any free port).
+    pub api_port: u16,
+}
+
+impl Options {
+    pub fn new(template: PathBuf, bin_dir: PathBuf, dir: PathBuf, moto: String) -> Self {
+        Options {
+            template,
+            bin_dir,
+            dir,
+            moto,
+            params: HashMap::new(),
+            instances: HashMap::new(),
+            visibility_timeout: None,
+            async_retry_delays: vec![Duration::from_secs(1), Duration::from_secs(2)],
+            log_flush: Duration::from_millis(300),
+            echo: false,
+            api_port: 0,
+        }
+    }
+}
+
+/// Where `cargo lambda build` (scripts/lambda-build.sh) put the bootstraps:
+/// `HARNESS_BIN_DIR`, else `$CARGO_TARGET_DIR/lambda`, else `<workspace>/target/lambda`.
+pub fn bootstraps_dir(workspace: &std::path::Path) -> PathBuf {
+    if let Some(d) = std::env::var_os("HARNESS_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"))
+        .join("lambda")
+}

@@ -1,0 +1,190 @@
+//! SQS events from the sim's own delay queue: each due completion is POSTed to its callback URL;
+//! failed deliveries worth retrying are reported as batch item failures.
+
+use super::{App, CompletionQueue};
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use inventory::sim::{ScheduledCompletion, callback_allowed};
+use tracing::Instrument;
+
+/// How the delivery of one queued completion ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// The callback answered 2xx.
+    Delivered(u16),
+    /// Will never succeed (poison message, forbidden URL, or a 4xx other than 408/429): logged
+    /// as an error and dropped.
+    Dropped(String),
+    /// Worth retrying (no answer, 5xx, 408, 429): reported as a batch item failure.
+    Retry(String),
+}
+
+impl<Q: CompletionQueue> App<Q> {
+    /// An SQS batch of due completions: delivered concurrently, failures reported per record.
+    pub async fn completions(&self, event: SqsEvent) -> SqsBatchResponse {
+        let results = futures::future::join_all(
+            event
+                .records
+                .iter()
+                .map(|m| async move { (m.message_id.clone(), self.deliver_one(m).await) }),
+        )
+        .await;
+        let mut response = SqsBatchResponse::default();
+        for (id, outcome) in results {
+            if let Delivery::Retry(_) = outcome {
+                match id {
+                    Some(id) => {
+                        let mut f = BatchItemFailure::default();
+                        f.item_identifier = id;
+                        response.batch_item_failures.push(f);
+                    }
+                    None => tracing::error!("a failed SQS record has no message id"),
+                }
+            }
+        }
+        response
+    }
+
+    /// Delivers one queued completion.
+    pub async fn deliver_one(&self, msg: &SqsMessage) -> Delivery {
+        let span = tracing::info_span!(
+            "completion",
+            message_id = msg.message_id.as_deref().unwrap_or("-")
+        );
+        async {
+            let item: ScheduledCompletion =
+                match serde_json::from_str(msg.body.as_deref().unwrap_or_default()) {
+                    Ok(i) => i,
+                    Err(e) => {
+                        tracing::error!(error = %e, "poison completion message dropped");
+                        return Delivery::Dropped(format!("not a scheduled completion: {e}"));
+                    }
+                };
+            let order = item
+                .completion
+                .message_group_id
+                .clone()
+                .unwrap_or_else(|| "-".into());
+            if !callback_allowed(&item.callback_url, self.callback_base.as_deref()) {
+                tracing::error!(factory_order_id = %order, "completion dropped: callback URL not allowed");
+                return Delivery::Dropped("callback URL not allowed".into());
+            }
+            let outcome = match self.sim.complete(&self.http, &item).await {
+                Some(s) if (200..300).contains(&s) => Delivery::Delivered(s),
+                Some(s) if s == 408 || s == 429 || s >= 500 => {
+                    Delivery::Retry(format!("callback answered {s}"))
+                }
+                Some(s) => Delivery::Dropped(format!("callback rejected with {s}")),
+                None => Delivery::Retry("callback unreachable".into()),
+            };
+            match &outcome {
+                Delivery::Delivered(s) => {
+                    tracing::info!(factory_order_id = %order, status = s, "completion delivered");
+                }
+                Delivery::Retry(why) => {
+                    tracing::warn!(factory_order_id = %order, why = %why, "completion not delivered; SQS will retry")
+                }
+                Delivery::Dropped(why) => {
+                    tracing::error!(factory_order_id = %order, why = %why, "completion rejected by the callback; dropped")
+                }
+            }
+            outcome
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::app::testkit::{app, sqs_event};
+    use inventory::sim::{Knobs, ScheduledCompletion};
+    use serde_json::json;
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A tiny HTTP server answering by path: /ok 200, /gone 404, anything else 500.
+    async fn callback_server() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    let (head_end, content_length) = loop {
+                        let n = sock.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&buf[..i]).to_lowercase();
+                            let len = head
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .and_then(|v| v.trim().parse::<usize>().ok())
+                                .unwrap_or(0);
+                            break (i + 4, len);
+                        }
+                    };
+                    while buf.len() < head_end + content_length {
+                        let n = sock.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                    }
+                    let line = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                    let status = if line.starts_with("POST /ok") {
+                        "200 OK"
+                    } else if line.starts_with("POST /gone") {
+                        "404 Not Found"
+                    } else {
+                        "500 Internal Server Error"
+                    };
+                    let res = format!(
+                        "HTTP/1.1 {status}\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+                    );
+                    let _ = sock.write_all(res.as_bytes()).await;
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    fn scheduled(url: String) -> String {
+        let completion = serde_json::from_value(json!({"MessageGroupId": "o1",
+            "MessageAttributeProductId": "glazed", "MessageAttributeProductCnt": 100}))
+        .unwrap();
+        serde_json::to_string(&ScheduledCompletion {
+            callback_url: url,
+            completion,
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn delivers_completions_and_reports_only_retryable_failures() {
+        let base = callback_server().await;
+        let app = app(Knobs::default(), Some(&base));
+        let bodies = vec![
+            scheduled(format!("{base}/ok")),            // m0 delivered
+            scheduled(format!("{base}/gone")),          // m1 4xx: dropped
+            scheduled(format!("{base}/boom")),          // m2 5xx: retried by SQS
+            "not json".to_owned(),                      // m3 poison: dropped
+            scheduled("https://evil.example/x".into()), // m4 not allowed: dropped
+        ];
+        let out = app.handle(sqs_event(&bodies)).await.unwrap();
+        let failures: Vec<&str> = out["batchItemFailures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["itemIdentifier"].as_str().unwrap())
+            .collect();
+        assert_eq!(failures, ["m2"]);
+        assert_eq!(app.sim.completions.load(Ordering::Relaxed), 1);
+    }
+}
