@@ -3,7 +3,7 @@
 #   tests/tests/faults/     faults injected into the running pipeline (MariaDB crash, factory
 #                           timeouts/500/429/flapping, duplicates, out-of-order, poison, crashes)
 #   tests/tests/hostile/    hostile HTTP corpus over raw TCP
-#   tests/tests/props.rs    proptest: request parsing and SQS decoding
+#   tests/tests/props/      proptest: request parsing and SQS decoding
 #   tests/tests/hygiene.rs  secrets never in logs or captured data
 #   tests/tests/pipeline.rs the end-to-end tests the table refers to
 # Known-bug cases (#[ignore] in CI) run too (--include-ignored), so the script fails while one

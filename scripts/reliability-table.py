@@ -25,7 +25,7 @@ import sys
 SUITES = [
     ("faults", "Faults injected into the running pipeline", "tests/tests/faults"),
     ("hostile", "Hostile HTTP input", "tests/tests/hostile"),
-    ("props", "Property-based parsing tests (proptest)", "tests/tests/props.rs"),
+    ("props", "Property-based parsing tests (proptest)", "tests/tests/props"),
     ("hygiene", "Secret hygiene", "tests/tests/hygiene.rs"),
 ]
 
