@@ -74,8 +74,6 @@ fn config(cases: u32) -> Config {
     }
 }
 
-/// A request before it is built.
-
 pub(crate) fn arb_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),

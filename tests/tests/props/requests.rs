@@ -9,6 +9,7 @@ use proptest::test_runner::TestCaseError;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// A request before it is built.
 #[derive(Debug, Clone)]
 struct Spec {
     method: String,
@@ -174,7 +175,6 @@ fn arb_spec() -> impl Strategy<Value = Spec> {
 }
 
 /// Checks one response against the universal rules; returns (status, error code).
-
 fn check_response(
     res: &lambda_http::Response<Body>,
     head: bool,
