@@ -76,12 +76,7 @@ impl Report<'_> {
                 if let Some(raw) = get(Variant::Raw) {
                     t.row(
                         format!("Flash sale c={c}: raw SQL (the limit)"),
-                        format!(
-                            "{:.0} sales/s, p50 {}, p99 {}",
-                            raw.sales_per_sec,
-                            fmt_ms(raw.p50_ms),
-                            fmt_ms(raw.p99_ms)
-                        ),
+                        baseline(raw),
                         "baseline",
                         &[],
                     );
@@ -221,12 +216,7 @@ impl Report<'_> {
             if let Some(raw) = raw {
                 t.row(
                     format!("Flash sale (RDS-like) c={c}: raw SQL (the single-row limit)"),
-                    format!(
-                        "{:.0} sales/s, p50 {}, p99 {}",
-                        raw.sales_per_sec,
-                        fmt_ms(raw.p50_ms),
-                        fmt_ms(raw.p99_ms)
-                    ),
+                    baseline(raw),
                     "baseline",
                     &[],
                 );
@@ -296,4 +286,14 @@ impl Report<'_> {
             &[(oversold == 0 && bad == 0, "correctness")],
         );
     }
+}
+
+/// A raw-SQL baseline's cell in the summary: its throughput and latency.
+fn baseline(raw: &flash::Summary) -> String {
+    format!(
+        "{:.0} sales/s, p50 {}, p99 {}",
+        raw.sales_per_sec,
+        fmt_ms(raw.p50_ms),
+        fmt_ms(raw.p99_ms)
+    )
 }
