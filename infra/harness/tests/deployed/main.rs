@@ -154,8 +154,10 @@ async fn lambda_faults_timeouts_crashes_and_throttles() {
     opts.async_retry_delays = vec![Duration::from_millis(200), Duration::from_millis(400)];
     opts.async_throttle_backoff = (Duration::from_millis(100), Duration::from_millis(800));
     opts.async_max_event_age = Duration::from_secs(60);
+    // The factory's completion comes 8 s after it accepts: after the redelivery of a killed
+    // orderer batch (visibility timeout 4 s), so the redelivery meets the factory again.
     opts.params
-        .insert("FactorySimDelayMs".into(), "1000".into());
+        .insert("FactorySimDelayMs".into(), "8000".into());
     // Reserved concurrency 2 for sales-api, through the template's own parameter.
     opts.params
         .insert("SalesApiMaxConcurrency".into(), "2".into());
