@@ -50,7 +50,10 @@ fn now_ms() -> u64 {
 
 async fn next(State(api): State<Api>) -> Response {
     let s = &api.shared;
-    s.with_instance(api.instance, |x| x.asked = true);
+    let generation = s.with_instance(api.instance, |x| {
+        x.asked = true;
+        x.generation
+    });
     let pending = {
         let mut rx = s.queue_rx.lock().await;
         rx.recv().await
@@ -58,6 +61,12 @@ async fn next(State(api): State<Api>) -> Response {
     let Some(p) = pending else {
         return StatusCode::GONE.into_response();
     };
+    // The process that asked was replaced while it waited (killed idle): the invocation is not
+    // its to take.
+    if s.with_instance(api.instance, |x| x.generation) != generation {
+        let _ = s.requeue.send(p);
+        return StatusCode::GONE.into_response();
+    }
     let id = uuid::Uuid::new_v4().to_string();
     s.invocations.fetch_add(1, Ordering::SeqCst);
     if let Some(tap) = s.tap() {
@@ -93,11 +102,12 @@ async fn next(State(api): State<Api>) -> Response {
         shared.logs.harness(&shared.name, &message);
         // Reset: the process goes, with whatever it was doing and its connections.
         shared.kill(held.instance);
+        // The concurrency is free before the caller hears (it may invoke again at once).
+        drop(held.slot);
         let _ = held.reply.send(Answer::Err(json!({
             "errorType": TIMED_OUT,
             "errorMessage": message,
         })));
-        drop(held.slot);
     });
     let mut h = HeaderMap::new();
     let mut set = |k: &'static str, v: String| {
@@ -143,11 +153,13 @@ async fn answer(api: &Api, id: &str, answer: Answer) -> StatusCode {
         Some(d) if !d.is_zero() => {
             tokio::spawn(async move {
                 tokio::time::sleep(d).await;
-                let _ = held.reply.send(answer);
                 drop(held.slot);
+                let _ = held.reply.send(answer);
             });
         }
+        // The concurrency is free before the caller hears (it may invoke again at once).
         _ => {
+            drop(held.slot);
             let _ = held.reply.send(answer);
         }
     }

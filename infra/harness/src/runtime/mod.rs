@@ -123,6 +123,8 @@ struct Inflight {
 /// An execution environment: its current process.
 #[derive(Default)]
 struct Instance {
+    /// Processes started so far for this instance (tells a dead process's request apart).
+    generation: u64,
     pid: Option<u32>,
     /// The invocation it holds (handed out, not answered yet).
     current: Option<String>,
@@ -136,6 +138,8 @@ struct Shared {
     timeout: StdMutex<Duration>,
     reserved: StdMutex<Option<usize>>,
     queue_rx: Mutex<mpsc::UnboundedReceiver<Pending>>,
+    /// To put back an invocation taken for a process that died meanwhile.
+    requeue: mpsc::UnboundedSender<Pending>,
     inflight: Mutex<HashMap<String, Inflight>>,
     instances: StdMutex<Vec<Instance>>,
     init_error: StdMutex<Option<Value>>,
@@ -226,6 +230,7 @@ impl Function {
             timeout: StdMutex::new(spec.timeout),
             reserved: StdMutex::new(spec.reserved_concurrency),
             queue_rx: Mutex::new(queue_rx),
+            requeue: queue_tx.clone(),
             inflight: Mutex::new(HashMap::new()),
             instances: StdMutex::new((0..n).map(|_| Instance::default()).collect()),
             init_error: StdMutex::new(None),
@@ -287,6 +292,7 @@ impl Function {
                 let pid = child.id();
                 self.shared.with_instance(i, |x| {
                     *x = Instance {
+                        generation: x.generation + 1,
                         pid,
                         current: None,
                         asked: false,
@@ -343,6 +349,7 @@ impl Function {
                     Some(id) => {
                         if let Some(held) = self.shared.inflight.lock().await.remove(&id) {
                             self.shared.crashes.fetch_add(1, Ordering::SeqCst);
+                            drop(held.slot);
                             let _ = held.reply.send(Answer::Err(json!({
                                 "errorType": EXITED,
                                 "errorMessage": format!("RequestId: {id} Error: Runtime exited with error: {how}"),
@@ -552,6 +559,7 @@ fn fail_one_pending(s: &Shared, err: Value) {
     if let Ok(mut rx) = s.queue_rx.try_lock()
         && let Ok(p) = rx.try_recv()
     {
+        drop(p.slot);
         let _ = p.reply.send(Answer::Err(err));
     }
 }
