@@ -1838,6 +1838,56 @@ def _with_wait_timeout(data: dict, value: str) -> dict:
     return data
 
 
+def _with_forced_reservation(data: dict, binary: str) -> dict:
+    lid = Template(data).function_by_binary()[binary]
+    props = data["Resources"][lid]["Properties"]
+    props["ReservedConcurrentExecutions"] = props["ReservedConcurrentExecutions"]["Fn::If"][1]
+    return data
+
+
+def _without_resource(data: dict, rid: str) -> dict:
+    assert data["Resources"].pop(rid, None) is not None, f"no {rid}"
+    return data
+
+
+def _proxy_auth_without(data: dict, key: str) -> dict:
+    for res in Template(data).of_type("AWS::RDS::DBProxy").values():
+        for auth in res["Properties"]["Auth"]:
+            auth.pop(key, None)
+    return data
+
+
+def _db_parameter(data: dict, name: str, value) -> dict:
+    for res in Template(data).of_type("AWS::RDS::DBParameterGroup").values():
+        params = res["Properties"].setdefault("Parameters", {})
+        if value is None:
+            params.pop(name, None)
+        else:
+            params[name] = value
+    return data
+
+
+def _database_name_64(data: dict) -> dict:
+    p = data["Parameters"]["DatabaseName"]
+    p["MaxLength"] = 64
+    p["AllowedPattern"] = "^[A-Za-z][A-Za-z0-9_]{0,63}$"
+    return data
+
+
+def _capture_kept_forever(data: dict, prefix: str) -> dict:
+    for res in Template(data).of_type("AWS::S3::Bucket").values():
+        for rule in res["Properties"]["LifecycleConfiguration"]["Rules"]:
+            if rule.get("Prefix") == prefix:
+                rule.pop("ExpirationInDays", None)
+    return data
+
+
+def _subnets_on_getazs(data: dict) -> dict:
+    for i, res in enumerate(Template(data).of_type("AWS::EC2::Subnet").values()):
+        res["Properties"]["AvailabilityZone"] = {"Fn::Select": [i % 2, {"Fn::GetAZs": ""}]}
+    return data
+
+
 SCANNER_SAMPLE = r'''
 use inventory::config::{admin_token_from_env, database_from_env, Env};
 use inventory::messaging::SnsPublisher;
@@ -1870,7 +1920,8 @@ def synthetic_workspace(dest: Path) -> Path:
     """A copy of the workspace manifests and docs whose main.rs files do exactly what the docs say."""
     import shutil  # noqa: PLC0415
 
-    for rel in ("Cargo.toml", "docs/configuration.md", "docs/api.md", "docs/deploy.md", "requirements-tools.txt",
+    for rel in ("Cargo.toml", "docs/configuration.md", "docs/api.md", "docs/deploy.md", "docs/capture.md",
+                "requirements-tools.txt",
                 "scripts/setup-venv.sh", "lambdas/inventory/src/config.rs", str(ROUTE_TABLE), "Makefile",
                 "scripts/sam-build.sh",
                 *(str(p.relative_to(ROOT)) for p in sorted((ROOT / "scripts" / "sam").glob("*/Makefile")))):
@@ -1987,6 +2038,27 @@ def self_test(template_path: Path) -> int:
           "RestockFunction: make target build-RestockFunction builds restock for x86_64"]),
         ("a function without a make target", lambda d: _with_function_copy(d, "exporter", "ExporterCopyFunction"),
          ["ExporterCopyFunction: make target build-ExporterCopyFunction builds exporter for arm64"]),
+        ("sales-api reserves concurrency whatever its parameter says",
+         lambda d: _with_forced_reservation(d, "sales-api"),
+         ["sales-api: ReservedConcurrentExecutions is !If [cond, !Ref <parameter>, !Ref AWS::NoValue]"]),
+        ("subnets back on !GetAZs", _subnets_on_getazs,
+         ["PrivateSubnet1: its zone comes from the AvailabilityZones parameter"]),
+        ("the proxy cannot leave on 443", lambda d: _without_resource(d, "DatabaseProxyToEndpointsEgress"),
+         ["with interface endpoints: its security group allows 443 out to the Secrets Manager endpoint"]),
+        ("the endpoint does not admit the proxy", lambda d: _without_resource(d, "EndpointsFromProxyIngress"),
+         ["the endpoint's security group admits 443 from the proxy's group"]),
+        ("the proxy without a NAT path", lambda d: _without_resource(d, "DatabaseProxyToNatEgress"),
+         ["without interface endpoints: its security group allows 443 out"]),
+        ("the proxy without ClientPasswordAuthType", lambda d: _proxy_auth_without(d, "ClientPasswordAuthType"),
+         ["ClientPasswordAuthType for MySQL 8.4"]),
+        ("the server accepts plain text", lambda d: _db_parameter(d, "require_secure_transport", None),
+         ["require_secure_transport on"]),
+        ("DatabaseName up to 64 characters", _database_name_64,
+         ["DatabaseName: MaxLength <= 28", "DatabaseName: AllowedPattern accepts 28 characters and refuses 29"]),
+        ("captured requests kept forever", lambda d: _capture_kept_forever(d, "rawdata/"),
+         ["objects under rawdata/ expire"]),
+        ("exports kept forever", lambda d: _capture_kept_forever(d, "exports/"),
+         ["objects under exports/ expire"]),
         ("factory-sim without CALLBACK_BASE_URL (an open relay)",
          lambda d: _without_variable(d, "factory-sim", "CALLBACK_BASE_URL"),
          ["factory-sim: CALLBACK_BASE_URL (allowed callbacks)"]),
@@ -2021,6 +2093,10 @@ def self_test(template_path: Path) -> int:
             base_rc, base_fails = run(base_path, mode, extra_env)
             if base_rc == 0:
                 results.check(True, f"[{mode_name}] unmodified template: exit 0")
+            elif not base_fails:
+                # A crash (e.g. a file the synthetic workspace lacks) hides every later check.
+                results.check(False, f"[{mode_name}] unmodified template: the check ran to its end",
+                              f"exit {base_rc} without a FAIL line")
             else:
                 results.note(f"[{mode_name}] the unmodified template already fails {len(base_fails)} check(s); "
                              "mutations are judged by the failures they add:")

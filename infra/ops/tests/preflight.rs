@@ -4,6 +4,7 @@
 //! those two answers are exercised as failures here; their decisions on real answers are the
 //! unit tests in src/aws/preflight/tests.rs.
 
+#[allow(dead_code)] // the queue and boto3 helpers are for the other test binary
 #[path = "common/mod.rs"]
 mod common;
 

@@ -103,7 +103,7 @@ pub struct Elf {
 
 impl Elf {
     pub fn read(header: &[u8]) -> Result<Elf, String> {
-        if header.len() < 20 || &header[..4] != b"\x7fELF" {
+        if header.len() < 20 || !header.starts_with(b"\x7fELF") {
             return Err("not an ELF executable".into());
         }
         let machine = match header[5] {

@@ -1,5 +1,6 @@
 //! preflight's decisions on fixed inputs, and its parsers on answers shaped like AWS's.
 
+use super::checks::*;
 use super::parse::{self, AccountSettings, Elf, Zone};
 use super::*;
 
