@@ -66,7 +66,11 @@ async fn preflight_names_every_blocker_with_its_fix_and_exits_non_zero() {
     };
 
     // The defaults (arm64, no OpsEmail, 15 reserved) with zones a and e, and an x86_64 build.
-    let out = run(&["--parameter", "AvailabilityZones=us-east-1a,us-east-1e"], true).await;
+    let out = run(
+        &["--parameter", "AvailabilityZones=us-east-1a,us-east-1e"],
+        true,
+    )
+    .await;
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     assert!(out.stderr.contains("block the deploy"), "{}", out.stderr);
     let v = out.json();
@@ -74,44 +78,86 @@ async fn preflight_names_every_blocker_with_its_fix_and_exits_non_zero() {
     let zones = finding(&v, "availability zones");
     assert_eq!(zones["status"], "block", "{zones}");
     assert!(
-        zones["detail"].as_str().unwrap().contains(
-            "us-east-1e (use1-az3) is a zone Lambda does not support for VPC functions"
-        ),
+        zones["detail"]
+            .as_str()
+            .unwrap()
+            .contains("us-east-1e (use1-az3) is a zone Lambda does not support for VPC functions"),
         "{zones}"
     );
     let arch = finding(&v, "build architecture");
     assert_eq!(arch["status"], "block", "{arch}");
-    assert!(arch["detail"].as_str().unwrap().contains("Architecture=arm64 but MigrateFunction is x86_64"), "{arch}");
+    assert!(
+        arch["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Architecture=arm64 but MigrateFunction is x86_64"),
+        "{arch}"
+    );
     let email = finding(&v, "ops e-mail");
     assert_eq!(email["status"], "block");
     // moto has no GetAccountSettings: with 15 reserved, an unchecked quota blocks.
     let conc = finding(&v, "concurrency");
     assert_eq!(conc["status"], "block", "{conc}");
-    assert!(conc["detail"].as_str().unwrap().contains("GetAccountSettings failed"), "{conc}");
-    assert!(conc["fix"].as_str().unwrap().contains("SalesApiMaxConcurrency=0"), "{conc}");
+    assert!(
+        conc["detail"]
+            .as_str()
+            .unwrap()
+            .contains("GetAccountSettings failed"),
+        "{conc}"
+    );
+    assert!(
+        conc["fix"]
+            .as_str()
+            .unwrap()
+            .contains("SalesApiMaxConcurrency=0"),
+        "{conc}"
+    );
     assert_eq!(finding(&v, "CA bundle")["status"], "warn");
     assert_eq!(v["blocking"], 4, "{v}");
 
     // Fixed: the build's architecture, an e-mail, no reservations, !GetAZs (a and b in moto).
     // Only RDS is left: moto offers no MySQL class anywhere, which preflight reports as such.
     let fixed: &'static [&'static str] = &[
-        "--parameter", "Architecture=x86_64",
-        "--parameter", "OpsEmail=ops@example.com",
-        "--parameter", "SalesApiMaxConcurrency=0",
-        "--parameter", "RestockMaxConcurrency=0",
-        "--parameter", "OutboxRelayMaxConcurrency=",
-        "--parameter", "ExporterMaxConcurrency=0",
+        "--parameter",
+        "Architecture=x86_64",
+        "--parameter",
+        "OpsEmail=ops@example.com",
+        "--parameter",
+        "SalesApiMaxConcurrency=0",
+        "--parameter",
+        "RestockMaxConcurrency=0",
+        "--parameter",
+        "OutboxRelayMaxConcurrency=",
+        "--parameter",
+        "ExporterMaxConcurrency=0",
     ];
     let out = run(fixed, false).await;
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     let text = &out.stdout;
-    assert!(text.contains("OK    build architecture: 2 bootstraps, all x86_64"), "{text}");
-    assert!(text.contains("OK    ops e-mail: OpsEmail ops@example.com"), "{text}");
-    assert!(text.contains("WARN  concurrency: lambda:GetAccountSettings failed"), "{text}");
     assert!(
-        text.contains("BLOCK availability zones: RDS does not offer mysql 8.4 db.t4g.micro in us-east-1a"),
+        text.contains("OK    build architecture: 2 bootstraps, all x86_64"),
         "{text}"
     );
-    assert!(text.contains("      fix: RDS offers mysql 8.4 db.t4g.micro in no zone"), "{text}");
-    assert!(text.contains("preflight: 1 finding(s) block the deploy"), "{text}");
+    assert!(
+        text.contains("OK    ops e-mail: OpsEmail ops@example.com"),
+        "{text}"
+    );
+    assert!(
+        text.contains("WARN  concurrency: lambda:GetAccountSettings failed"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "BLOCK availability zones: RDS does not offer mysql 8.4 db.t4g.micro in us-east-1a"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("      fix: RDS offers mysql 8.4 db.t4g.micro in no zone"),
+        "{text}"
+    );
+    assert!(
+        text.contains("preflight: 1 finding(s) block the deploy"),
+        "{text}"
+    );
 }

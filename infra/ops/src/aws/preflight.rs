@@ -126,7 +126,10 @@ pub async fn run(sdk: &aws_config::SdkConfig, args: &Args) -> Result<Value, Fail
         String::new()
     };
     let env = &args.config_env;
-    for section in [format!("{env}.global.parameters"), format!("{env}.deploy.parameters")] {
+    for section in [
+        format!("{env}.global.parameters"),
+        format!("{env}.deploy.parameters"),
+    ] {
         if let Some(o) = parse::samconfig_value(&samconfig, &section, "parameter_overrides") {
             params.extend(parse::overrides(&o));
         }
@@ -137,17 +140,23 @@ pub async fn run(sdk: &aws_config::SdkConfig, args: &Args) -> Result<Value, Fail
             .ok_or_else(|| Failure::Usage(format!("--parameter {kv}: expected KEY=VALUE")))?;
         params.insert(k.to_owned(), v.to_owned());
     }
-    let region = [format!("{env}.deploy.parameters"), format!("{env}.global.parameters")]
-        .iter()
-        .find_map(|s| parse::samconfig_value(&samconfig, s, "region"))
-        .or_else(|| sdk.region().map(|r| r.to_string()))
-        .ok_or_else(|| Failure::Usage("no region: set AWS_REGION or samconfig.toml's region".into()))?;
+    let region = [
+        format!("{env}.deploy.parameters"),
+        format!("{env}.global.parameters"),
+    ]
+    .iter()
+    .find_map(|s| parse::samconfig_value(&samconfig, s, "region"))
+    .or_else(|| sdk.region().map(|r| r.to_string()))
+    .ok_or_else(|| Failure::Usage("no region: set AWS_REGION or samconfig.toml's region".into()))?;
 
     let signer = Signer::new(sdk).await?;
     let account = signer
         .send(
             "GET",
-            &format!("{}/2016-08-19/account-settings/", signer.base("lambda", &region)),
+            &format!(
+                "{}/2016-08-19/account-settings/",
+                signer.base("lambda", &region)
+            ),
             &region,
             "lambda",
             &[],
@@ -166,7 +175,14 @@ pub async fn run(sdk: &aws_config::SdkConfig, args: &Args) -> Result<Value, Fail
                 "application/x-www-form-urlencoded; charset=utf-8",
             )];
             signer
-                .send("POST", &target, region, service, &headers, body.into_bytes())
+                .send(
+                    "POST",
+                    &target,
+                    region,
+                    service,
+                    &headers,
+                    body.into_bytes(),
+                )
                 .await
                 .and_then(|(status, body)| expect_ok(status, &body))
         }

@@ -51,7 +51,11 @@ pub fn concurrency(p: &Params, account: Result<AccountSettings, String>) -> Vec<
         Err(e) => {
             return vec![Finding::new(
                 CHECK,
-                if total > 0 { Status::Block } else { Status::Warn },
+                if total > 0 {
+                    Status::Block
+                } else {
+                    Status::Warn
+                },
                 format!("lambda:GetAccountSettings failed ({e}); the stack reserves {total}"),
                 Some(format!(
                     "allow lambda:GetAccountSettings and run preflight again, or reserve nothing: {off}"
@@ -145,7 +149,10 @@ pub fn zones(
 ) -> Finding {
     const CHECK: &str = "availability zones";
     if !param(p, "ExistingDatabaseHost").is_empty() {
-        return Finding::ok(CHECK, "ExistingDatabaseHost set: the stack creates no VPC".into());
+        return Finding::ok(
+            CHECK,
+            "ExistingDatabaseHost set: the stack creates no VPC".into(),
+        );
     }
     let zones = match zones {
         Ok(z) => z,
@@ -160,14 +167,15 @@ pub fn zones(
     };
     let class = param(p, "DatabaseInstanceClass");
     let version = param(p, "DatabaseEngineVersion");
-    let lambda_ok = |z: &Zone| {
-        !LAMBDA_UNSUPPORTED_ZONE_IDS.contains(&z.id.as_str()) && !avoid.contains(&z.id)
-    };
+    let lambda_ok =
+        |z: &Zone| !LAMBDA_UNSUPPORTED_ZONE_IDS.contains(&z.id.as_str()) && !avoid.contains(&z.id);
     let (rds_ok, rds_note): (Box<dyn Fn(&Zone) -> bool + '_>, Option<String>) = match &rds_zones {
         Ok(list) => (Box::new(move |z: &Zone| list.contains(&z.name)), None),
         Err(e) => (
             Box::new(|_: &Zone| true),
-            Some(format!("rds:DescribeOrderableDBInstanceOptions failed ({e})")),
+            Some(format!(
+                "rds:DescribeOrderableDBInstanceOptions failed ({e})"
+            )),
         ),
     };
     let chosen = chosen_zones(p, &zones);
@@ -178,7 +186,10 @@ pub fn zones(
     };
     let mut problems = Vec::new();
     if chosen.len() != 2 {
-        problems.push(format!("{from} {} zone(s), the template needs 2", chosen.len()));
+        problems.push(format!(
+            "{from} {} zone(s), the template needs 2",
+            chosen.len()
+        ));
     }
     for name in &chosen {
         match zones.iter().find(|z| &z.name == name) {
@@ -262,7 +273,8 @@ pub fn ca_bundle(p: &Params, region: &str) -> Finding {
         return Finding::new(
             CHECK,
             Status::Warn,
-            "no CA bundle: TLS encrypts, but the functions do not verify the database server".into(),
+            "no CA bundle: TLS encrypts, but the functions do not verify the database server"
+                .into(),
             Some(how.into()),
         );
     }
@@ -270,7 +282,9 @@ pub fn ca_bundle(p: &Params, region: &str) -> Finding {
         return Finding::new(
             CHECK,
             Status::Block,
-            format!("DatabaseCaBundle {bundle:?} and DatabaseCaLayerArn {layer:?}: set both or neither"),
+            format!(
+                "DatabaseCaBundle {bundle:?} and DatabaseCaLayerArn {layer:?}: set both or neither"
+            ),
             Some(how.into()),
         );
     }
@@ -287,7 +301,9 @@ pub fn ca_bundle(p: &Params, region: &str) -> Finding {
         return Finding::new(
             CHECK,
             Status::Block,
-            format!("the layer is in {layer_region:?}, the stack deploys to {region} (layers are regional)"),
+            format!(
+                "the layer is in {layer_region:?}, the stack deploys to {region} (layers are regional)"
+            ),
             Some(format!("publish the layer in {region} and use that ARN")),
         );
     }
@@ -317,7 +333,9 @@ pub fn architecture(p: &Params, build: Result<Vec<(String, Elf)>, String>) -> Fi
                 CHECK,
                 Status::Block,
                 "no bootstrap in the build folder".into(),
-                Some(format!("sam build --parameter-overrides Architecture={want}")),
+                Some(format!(
+                    "sam build --parameter-overrides Architecture={want}"
+                )),
             );
         }
         Err(e) => {
@@ -325,7 +343,9 @@ pub fn architecture(p: &Params, build: Result<Vec<(String, Elf)>, String>) -> Fi
                 CHECK,
                 Status::Block,
                 e,
-                Some(format!("sam build --parameter-overrides Architecture={want}")),
+                Some(format!(
+                    "sam build --parameter-overrides Architecture={want}"
+                )),
             );
         }
     };
@@ -337,7 +357,10 @@ pub fn architecture(p: &Params, build: Result<Vec<(String, Elf)>, String>) -> Fi
     if wrong.is_empty() {
         return Finding::ok(
             CHECK,
-            format!("{} bootstraps, all {want} (Architecture={want})", build.len()),
+            format!(
+                "{} bootstraps, all {want} (Architecture={want})",
+                build.len()
+            ),
         );
     }
     Finding::new(
@@ -349,4 +372,3 @@ pub fn architecture(p: &Params, build: Result<Vec<(String, Elf)>, String>) -> Fi
         )),
     )
 }
-

@@ -46,9 +46,12 @@ impl Zone {
 /// EC2 `DescribeAvailabilityZones` (XML).
 pub fn availability_zones(xml: &str) -> Result<Vec<Zone>, String> {
     let root = Node::parse(xml)?;
-    let info = root
-        .child("availabilityZoneInfo")
-        .ok_or_else(|| format!("DescribeAvailabilityZones: no availabilityZoneInfo in {}", root.name))?;
+    let info = root.child("availabilityZoneInfo").ok_or_else(|| {
+        format!(
+            "DescribeAvailabilityZones: no availabilityZoneInfo in {}",
+            root.name
+        )
+    })?;
     Ok(info
         .children_named("item")
         .map(|item| Zone {
@@ -70,7 +73,12 @@ pub fn orderable_zones(xml: &str, major: &str) -> Result<(Vec<String>, Option<St
     let root = Node::parse(xml)?;
     let result = root
         .child("DescribeOrderableDBInstanceOptionsResult")
-        .ok_or_else(|| format!("DescribeOrderableDBInstanceOptions: unexpected {}", root.name))?;
+        .ok_or_else(|| {
+            format!(
+                "DescribeOrderableDBInstanceOptions: unexpected {}",
+                root.name
+            )
+        })?;
     let mut zones = Vec::new();
     if let Some(options) = result.child("OrderableDBInstanceOptions") {
         for o in options.children_named("OrderableDBInstanceOption") {
@@ -141,11 +149,11 @@ pub fn bootstraps(build: &Path) -> Result<Vec<(String, Elf)>, String> {
             continue;
         }
         let name = entry.file_name().to_string_lossy().into_owned();
-        let mut header = [0u8; 20];
+        let mut header = Vec::with_capacity(20);
         let elf = std::fs::File::open(&path)
-            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header))
+            .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, 20), &mut header))
             .map_err(|e| e.to_string())
-            .and_then(|()| Elf::read(&header))
+            .and_then(|_| Elf::read(&header))
             .map_err(|e| format!("{}: {e}", path.display()))?;
         out.push((name, elf));
     }
@@ -284,7 +292,11 @@ impl Node {
                     ..
                 } => {
                     let done = stack.pop().ok_or("XML: unbalanced")?;
-                    stack.last_mut().ok_or("XML: unbalanced")?.children.push(done);
+                    stack
+                        .last_mut()
+                        .ok_or("XML: unbalanced")?
+                        .children
+                        .push(done);
                 }
                 Token::Text { text } | Token::Cdata { text, .. } => {
                     if let Some(n) = stack.last_mut() {
@@ -294,8 +306,13 @@ impl Node {
                 _ => {}
             }
         }
-        let mut doc = stack.pop().filter(|_| stack.is_empty()).ok_or("XML: unclosed element")?;
-        doc.children.pop().ok_or_else(|| "XML: no root element".into())
+        let mut doc = stack
+            .pop()
+            .filter(|_| stack.is_empty())
+            .ok_or("XML: unclosed element")?;
+        doc.children
+            .pop()
+            .ok_or_else(|| "XML: no root element".into())
     }
     pub fn child(&self, name: &str) -> Option<&Node> {
         self.children.iter().find(|c| c.name == name)
