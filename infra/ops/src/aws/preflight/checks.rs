@@ -169,15 +169,15 @@ pub fn zones(
     let version = param(p, "DatabaseEngineVersion");
     let lambda_ok =
         |z: &Zone| !LAMBDA_UNSUPPORTED_ZONE_IDS.contains(&z.id.as_str()) && !avoid.contains(&z.id);
-    let (rds_ok, rds_note): (Box<dyn Fn(&Zone) -> bool + '_>, Option<String>) = match &rds_zones {
-        Ok(list) => (Box::new(move |z: &Zone| list.contains(&z.name)), None),
-        Err(e) => (
-            Box::new(|_: &Zone| true),
-            Some(format!(
-                "rds:DescribeOrderableDBInstanceOptions failed ({e})"
-            )),
-        ),
+    // Unchecked (the call failed): every zone passes, and the finding says RDS was not checked.
+    let rds_ok = |z: &Zone| match &rds_zones {
+        Ok(list) => list.contains(&z.name),
+        Err(_) => true,
     };
+    let rds_note = rds_zones
+        .as_ref()
+        .err()
+        .map(|e| format!("rds:DescribeOrderableDBInstanceOptions failed ({e})"));
     let chosen = chosen_zones(p, &zones);
     let from = if param(p, "AvailabilityZones").trim().is_empty() {
         "!GetAZs picks"
