@@ -1249,6 +1249,153 @@ def check_deploy_safety(t: Template, r: Results, use_code: bool) -> None:
                     "set for every function but read by no code")
 
 
+# Issue 21: what a new account, the RDS Proxy and the capture bucket need.
+LAMBDA_MIN_UNRESERVED = 100
+MYSQL_USER_MAX = 32
+CAPTURE_PREFIXES = ("rawdata/", "exports/")  # Firehose's S3 prefix and the exporter's (docs/capture.md)
+# ClientPasswordAuthType per engine major version (AWS RDS API, UserAuthConfig): caching_sha2 is
+# MySQL 8.4's default plugin (mysql_native_password is deprecated and off by default there).
+PROXY_CLIENT_AUTH = {"8.4": {"MYSQL_CACHING_SHA2_PASSWORD"},
+                     "8.0": {"MYSQL_CACHING_SHA2_PASSWORD", "MYSQL_NATIVE_PASSWORD"}}
+
+
+def _is_no_value(x) -> bool:
+    return isinstance(x, dict) and x == {"Ref": "AWS::NoValue"}
+
+
+def _allows_port(rule: dict, port: int) -> bool:
+    proto = str(rule.get("IpProtocol", ""))
+    if proto == "-1":
+        return True
+    try:
+        return proto in ("tcp", "6") and int(rule.get("FromPort")) <= port <= int(rule.get("ToPort"))
+    except (TypeError, ValueError):
+        return False
+
+
+def sg_rules(t: Template, group: str, direction: str) -> list[tuple[dict, object]]:
+    """(rule, condition) of a security group's inline and standalone rules; direction Ingress/Egress."""
+    res = t.resources.get(group) or {}
+    out = [(rule, res.get("Condition")) for rule in as_list((res.get("Properties") or {}).get(f"SecurityGroup{direction}"))]
+    for other in t.of_type(f"AWS::EC2::SecurityGroup{direction}").values():
+        props = other.get("Properties") or {}
+        if group in refs(props.get("GroupId")):
+            out.append((props, other.get("Condition")))
+    return out
+
+
+def check_day_two(t: Template, r: Results) -> None:
+    r.begin("day two: new accounts, the RDS Proxy, TLS, DatabaseName, captured data")
+    deploy_md = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    # 1. No reserved concurrency forced: 0 or empty turns it off (AWS::NoValue).
+    reserved = {lid: (fn.get("Properties") or {}).get("ReservedConcurrentExecutions")
+                for lid, fn in t.functions().items()
+                if (fn.get("Properties") or {}).get("ReservedConcurrentExecutions") is not None}
+    r.check(bool(reserved), "some functions reserve concurrency (their cap)")
+    for lid, x in sorted(reserved.items()):
+        who = t.binary(t.resources[lid])
+        ok = isinstance(x, dict) and set(x) == {"Fn::If"} and _is_no_value(x["Fn::If"][2])
+        params = refs(x["Fn::If"][1]) & set(t.parameters) if ok else set()
+        if not r.check(ok and len(params) == 1,
+                       f"{who}: ReservedConcurrentExecutions is !If [cond, !Ref <parameter>, !Ref AWS::NoValue]",
+                       f"got {x!r}: an account whose quota cannot keep {LAMBDA_MIN_UNRESERVED} unreserved fails the create"):
+            continue
+        (param,) = params
+        cond = x["Fn::If"][0]
+        for off in ("0", ""):
+            r.check(condition_value(t, cond, {param: off}) is False,
+                    f"{who}: {param}={off!r} reserves nothing")
+        r.check(condition_value(t, cond, {}) is True, f"{who}: the default {param} reserves (the connection budget)")
+        r.check(re.fullmatch((t.parameters[param] or {}).get("AllowedPattern", ".*"), "") is not None
+                and (t.parameters[param] or {}).get("Type") == "String",
+                f"{who}: {param} accepts an empty value (String)")
+    r.check(any(w in deploy_md for w in ("error 1040", "1040 ")) and "Retry-After" in deploy_md
+            and "donut-ops preflight" in deploy_md,
+            "docs/deploy.md: how the budget holds without reservations (1040 -> 503 Retry-After) and preflight")
+    err_rs = ROOT / "lambdas" / "inventory" / "src" / "store" / "error.rs"
+    if err_rs.exists():
+        src = err_rs.read_text(encoding="utf-8")
+        r.check(re.search(r"\b1040\b[^\n]*=>\s*StoreError::Unavailable", src) is not None,
+                "store/error.rs maps MySQL 1040 (too many connections) to Unavailable (503 + Retry-After)")
+    # Availability zones: a parameter (with !GetAZs as the fallback).
+    subnets = t.of_type("AWS::EC2::Subnet")
+    for sid, sub in sorted(subnets.items()):
+        az = (sub.get("Properties") or {}).get("AvailabilityZone")
+        r.check("AvailabilityZones" in refs(az), f"{sid}: its zone comes from the AvailabilityZones parameter",
+                f"got {az!r}: !GetAZs may pick a zone Lambda does not support for VPC functions")
+
+    # 2. The RDS Proxy reaches Secrets Manager, and clients authenticate as MySQL 8.4 expects.
+    endpoints = {eid: e for eid, e in t.of_type("AWS::EC2::VPCEndpoint").items()
+                 if "secretsmanager" in text_of((e.get("Properties") or {}).get("ServiceName"))}
+    engine = t.parameters.get("DatabaseEngineVersion") or {}
+    versions = [str(v) for v in as_list(engine.get("AllowedValues"))] or [str(engine.get("Default", ""))]
+    for pid, proxy in sorted(t.of_type("AWS::RDS::DBProxy").items()):
+        props = proxy.get("Properties") or {}
+        groups = refs(props.get("VpcSecurityGroupIds"))
+        for scenario, params in (("with interface endpoints", {"UseRdsProxy": "true", "InterfaceEndpoints": "true"}),
+                                 ("without interface endpoints", {"UseRdsProxy": "true", "InterfaceEndpoints": "false"})):
+            def on(cond) -> bool:
+                return cond is None or condition_value(t, cond, params) is True
+            live_eps = {eid: e for eid, e in endpoints.items() if on(e.get("Condition"))}
+            ep_groups = {g for e in live_eps.values() for g in refs((e.get("Properties") or {}).get("SecurityGroupIds"))}
+            egress = [rule for g in groups for rule, cond in sg_rules(t, g, "Egress") if on(cond) and _allows_port(rule, 443)]
+            if live_eps:
+                reach = [rule for rule in egress if refs(rule.get("DestinationSecurityGroupId")) & ep_groups
+                         or rule.get("CidrIp") == "0.0.0.0/0"]
+                admitted = [rule for g in ep_groups for rule, cond in sg_rules(t, g, "Ingress")
+                            if on(cond) and _allows_port(rule, 443) and refs(rule.get("SourceSecurityGroupId")) & groups]
+                r.check(bool(reach), f"{pid} {scenario}: its security group allows 443 out to the Secrets Manager endpoint",
+                        "the proxy cannot read its secrets: targets stay unavailable")
+                r.check(bool(admitted), f"{pid} {scenario}: the endpoint's security group admits 443 from the proxy's group")
+            else:
+                r.check(any(rule.get("CidrIp") == "0.0.0.0/0" for rule in egress),
+                        f"{pid} {scenario}: its security group allows 443 out (Secrets Manager through the NAT)")
+        for auth in as_list(props.get("Auth")):
+            secret = text_of(auth.get("SecretArn"))
+            for v in versions:
+                got = resolve(t, auth.get("ClientPasswordAuthType"), {"DatabaseEngineVersion": v})
+                r.check(got in PROXY_CLIENT_AUTH.get(v, set()),
+                        f"{pid}: ClientPasswordAuthType for MySQL {v} ({secret[:40]})",
+                        f"got {got!r}, expected one of {sorted(PROXY_CLIENT_AUTH.get(v, set()))}")
+    r.check("AmazonRootCA1" in deploy_md, "docs/deploy.md: the CA bundle the proxy needs (Amazon Root CA 1)")
+
+    # 3. TLS required by the server.
+    for rid, db in t.of_type("AWS::RDS::DBInstance").items():
+        for gid in refs((db.get("Properties") or {}).get("DBParameterGroupName")) & set(t.of_type("AWS::RDS::DBParameterGroup")):
+            v = ((t.resources[gid].get("Properties") or {}).get("Parameters") or {}).get("require_secure_transport")
+            r.check(str(v).upper() in ("1", "ON", "TRUE"), f"{gid}: require_secure_transport on",
+                    f"got {v!r}: the server accepts plain-text connections")
+
+    # 4. DatabaseName leaves room for the application user's suffix.
+    app_secret = "".join(text_of(s.get("Properties", {}).get("GenerateSecretString", {}).get("SecretStringTemplate"))
+                         for s in t.of_type("AWS::SecretsManager::Secret").values())
+    m = re.search(r"\$\{DatabaseName\}(_?[A-Za-z0-9_]*)", app_secret)
+    suffix = m.group(1) if m else "_app"
+    room = MYSQL_USER_MAX - len(suffix)
+    dbp = t.parameters.get("DatabaseName") or {}
+    pattern = dbp.get("AllowedPattern", ".*")
+    r.check(int(dbp.get("MaxLength", 10**6)) <= room, f"DatabaseName: MaxLength <= {room} (user <name>{suffix} <= {MYSQL_USER_MAX})",
+            f"MaxLength {dbp.get('MaxLength')!r}")
+    r.check(re.fullmatch(pattern, "a" * (room + 1)) is None and re.fullmatch(pattern, "a" * room) is not None,
+            f"DatabaseName: AllowedPattern accepts {room} characters and refuses {room + 1}", pattern)
+
+    # 5. Captured data expires.
+    capture_md = (ROOT / "docs" / "capture.md").read_text(encoding="utf-8")
+    retention: set[str] = set()
+    for bid, bucket in t.of_type("AWS::S3::Bucket").items():
+        rules = ((bucket.get("Properties") or {}).get("LifecycleConfiguration") or {}).get("Rules") or []
+        for prefix in CAPTURE_PREFIXES:
+            hits = [rule for rule in rules if rule.get("Status") == "Enabled"
+                    and prefix.startswith(str(rule.get("Prefix") or (rule.get("Filter") or {}).get("Prefix") or ""))
+                    and rule.get("ExpirationInDays") is not None]
+            days = {p for rule in hits for p in refs(rule.get("ExpirationInDays")) & set(t.parameters)}
+            r.check(bool(hits) and bool(days), f"{bid}: objects under {prefix} expire after a parameter's days",
+                    "kept forever (a storage class transition is not an expiration)")
+            retention |= days
+    for p in sorted(retention):
+        r.check(p in capture_md, f"docs/capture.md (PII policy) names {p}")
+
+
 def secret_reads(t: Template, lid: str) -> set[str]:
     """Everything a function's secretsmanager:GetSecretValue grants name (ids and parameters)."""
     return {x for s in t.grants(lid, "secretsmanager:GetSecretValue") for x in refs(s.get("Resource"))}
@@ -1495,6 +1642,7 @@ def run_checks(template_path: Path, use_code: bool, verbose: bool) -> int:
     check_wiring(t, r)
     check_deploy_safety(t, r, use_code)
     check_least_privilege(t, r)
+    check_day_two(t, r)
     check_guided_questions(t, r, template_path)
     check_tool_pins(r)
     check_alarm_runbooks(t, r)
@@ -1690,6 +1838,56 @@ def _with_wait_timeout(data: dict, value: str) -> dict:
     return data
 
 
+def _with_forced_reservation(data: dict, binary: str) -> dict:
+    lid = Template(data).function_by_binary()[binary]
+    props = data["Resources"][lid]["Properties"]
+    props["ReservedConcurrentExecutions"] = props["ReservedConcurrentExecutions"]["Fn::If"][1]
+    return data
+
+
+def _without_resource(data: dict, rid: str) -> dict:
+    assert data["Resources"].pop(rid, None) is not None, f"no {rid}"
+    return data
+
+
+def _proxy_auth_without(data: dict, key: str) -> dict:
+    for res in Template(data).of_type("AWS::RDS::DBProxy").values():
+        for auth in res["Properties"]["Auth"]:
+            auth.pop(key, None)
+    return data
+
+
+def _db_parameter(data: dict, name: str, value) -> dict:
+    for res in Template(data).of_type("AWS::RDS::DBParameterGroup").values():
+        params = res["Properties"].setdefault("Parameters", {})
+        if value is None:
+            params.pop(name, None)
+        else:
+            params[name] = value
+    return data
+
+
+def _database_name_64(data: dict) -> dict:
+    p = data["Parameters"]["DatabaseName"]
+    p["MaxLength"] = 64
+    p["AllowedPattern"] = "^[A-Za-z][A-Za-z0-9_]{0,63}$"
+    return data
+
+
+def _capture_kept_forever(data: dict, prefix: str) -> dict:
+    for res in Template(data).of_type("AWS::S3::Bucket").values():
+        for rule in res["Properties"]["LifecycleConfiguration"]["Rules"]:
+            if rule.get("Prefix") == prefix:
+                rule.pop("ExpirationInDays", None)
+    return data
+
+
+def _subnets_on_getazs(data: dict) -> dict:
+    for i, res in enumerate(Template(data).of_type("AWS::EC2::Subnet").values()):
+        res["Properties"]["AvailabilityZone"] = {"Fn::Select": [i % 2, {"Fn::GetAZs": ""}]}
+    return data
+
+
 SCANNER_SAMPLE = r'''
 use inventory::config::{admin_token_from_env, database_from_env, Env};
 use inventory::messaging::SnsPublisher;
@@ -1722,7 +1920,8 @@ def synthetic_workspace(dest: Path) -> Path:
     """A copy of the workspace manifests and docs whose main.rs files do exactly what the docs say."""
     import shutil  # noqa: PLC0415
 
-    for rel in ("Cargo.toml", "docs/configuration.md", "docs/api.md", "docs/deploy.md", "requirements-tools.txt",
+    for rel in ("Cargo.toml", "docs/configuration.md", "docs/api.md", "docs/deploy.md", "docs/capture.md",
+                "requirements-tools.txt",
                 "scripts/setup-venv.sh", "lambdas/inventory/src/config.rs", str(ROUTE_TABLE), "Makefile",
                 "scripts/sam-build.sh",
                 *(str(p.relative_to(ROOT)) for p in sorted((ROOT / "scripts" / "sam").glob("*/Makefile")))):
@@ -1839,6 +2038,27 @@ def self_test(template_path: Path) -> int:
           "RestockFunction: make target build-RestockFunction builds restock for x86_64"]),
         ("a function without a make target", lambda d: _with_function_copy(d, "exporter", "ExporterCopyFunction"),
          ["ExporterCopyFunction: make target build-ExporterCopyFunction builds exporter for arm64"]),
+        ("sales-api reserves concurrency whatever its parameter says",
+         lambda d: _with_forced_reservation(d, "sales-api"),
+         ["sales-api: ReservedConcurrentExecutions is !If [cond, !Ref <parameter>, !Ref AWS::NoValue]"]),
+        ("subnets back on !GetAZs", _subnets_on_getazs,
+         ["PrivateSubnet1: its zone comes from the AvailabilityZones parameter"]),
+        ("the proxy cannot leave on 443", lambda d: _without_resource(d, "DatabaseProxyToEndpointsEgress"),
+         ["with interface endpoints: its security group allows 443 out to the Secrets Manager endpoint"]),
+        ("the endpoint does not admit the proxy", lambda d: _without_resource(d, "EndpointsFromProxyIngress"),
+         ["the endpoint's security group admits 443 from the proxy's group"]),
+        ("the proxy without a NAT path", lambda d: _without_resource(d, "DatabaseProxyToNatEgress"),
+         ["without interface endpoints: its security group allows 443 out"]),
+        ("the proxy without ClientPasswordAuthType", lambda d: _proxy_auth_without(d, "ClientPasswordAuthType"),
+         ["ClientPasswordAuthType for MySQL 8.4"]),
+        ("the server accepts plain text", lambda d: _db_parameter(d, "require_secure_transport", None),
+         ["require_secure_transport on"]),
+        ("DatabaseName up to 64 characters", _database_name_64,
+         ["DatabaseName: MaxLength <= 28", "DatabaseName: AllowedPattern accepts 28 characters and refuses 29"]),
+        ("captured requests kept forever", lambda d: _capture_kept_forever(d, "rawdata/"),
+         ["objects under rawdata/ expire"]),
+        ("exports kept forever", lambda d: _capture_kept_forever(d, "exports/"),
+         ["objects under exports/ expire"]),
         ("factory-sim without CALLBACK_BASE_URL (an open relay)",
          lambda d: _without_variable(d, "factory-sim", "CALLBACK_BASE_URL"),
          ["factory-sim: CALLBACK_BASE_URL (allowed callbacks)"]),
@@ -1873,6 +2093,10 @@ def self_test(template_path: Path) -> int:
             base_rc, base_fails = run(base_path, mode, extra_env)
             if base_rc == 0:
                 results.check(True, f"[{mode_name}] unmodified template: exit 0")
+            elif not base_fails:
+                # A crash (e.g. a file the synthetic workspace lacks) hides every later check.
+                results.check(False, f"[{mode_name}] unmodified template: the check ran to its end",
+                              f"exit {base_rc} without a FAIL line")
             else:
                 results.note(f"[{mode_name}] the unmodified template already fails {len(base_fails)} check(s); "
                              "mutations are judged by the failures they add:")

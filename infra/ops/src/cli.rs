@@ -68,6 +68,9 @@ pub enum Command {
         #[command(subcommand)]
         command: SkuCommand,
     },
+    /// Before the first deploy: account concurrency, zones, OpsEmail, CA bundle, build architecture
+    /// (always against AWS; exit 1 when something blocks the deploy).
+    Preflight(crate::aws::preflight::Args),
     /// The pipeline's alarms.
     Alarms {
         /// Exit with status 3 when an alarm is in ALARM.

@@ -46,6 +46,11 @@ pub async fn run(cli: &Cli) -> Result<Value, Failure> {
             ),
         ),
         Command::Alarms { .. } => ("GET", "/ops/alarms".to_owned()),
+        Command::Preflight(_) => {
+            return Err(Failure::Usage(
+                "preflight checks AWS, not the local stack".into(),
+            ));
+        }
         Command::Failures { .. } => {
             return Err(Failure::Usage(
                 "the local stack invokes nothing asynchronously: `failures` works with --aws \

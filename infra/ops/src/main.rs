@@ -48,7 +48,7 @@ async fn main() -> ExitCode {
 /// Runs the command and prints its answer; `alarms --check` fails after printing when an
 /// alarm is in ALARM.
 async fn run(cli: &Cli) -> Result<(), Failure> {
-    let value = if cli.aws || cli.stack.is_some() {
+    let value = if cli.aws || cli.stack.is_some() || matches!(cli.command, Command::Preflight(_)) {
         aws::run(cli).await?
     } else {
         local::run(cli).await?
@@ -58,6 +58,11 @@ async fn run(cli: &Cli) -> Result<(), Failure> {
         _ => Vec::new(),
     };
     print(cli, &value)?;
+    if let (Command::Preflight(_), Some(n @ 1..)) = (&cli.command, value["blocking"].as_u64()) {
+        return Err(Failure::Failed(format!(
+            "preflight: {n} finding(s) block the deploy"
+        )));
+    }
     if !firing.is_empty() {
         return Err(Failure::Alarm(format!("in ALARM: {}", firing.join(", "))));
     }

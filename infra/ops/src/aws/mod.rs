@@ -3,6 +3,7 @@
 
 mod alarms;
 mod failures;
+pub(crate) mod preflight;
 mod progress;
 mod queues;
 mod settings;
@@ -140,6 +141,7 @@ pub async fn run(cli: &Cli) -> Result<Value, Failure> {
             )?;
             failures::redrive(&aws_sdk_sqs::Client::new(&sdk), &sdk, url, *max).await
         }
+        Command::Preflight(args) => preflight::run(&sdk, args).await,
         Command::Alarms { .. } => match &o.stack {
             Some(stack) => alarms::stack_alarms(&sdk, stack).await,
             None => alarms::conditions(&o, &sdk).await,

@@ -42,7 +42,7 @@ impl Signer {
     }
 
     /// `https://<prefix>.<region>.amazonaws.com` (or `AWS_ENDPOINT_URL`).
-    fn base(&self, prefix: &str, region: &str) -> String {
+    pub(super) fn base(&self, prefix: &str, region: &str) -> String {
         self.endpoint.clone().unwrap_or_else(|| {
             let suffix = if region.starts_with("cn-") {
                 "amazonaws.com.cn"
@@ -62,6 +62,20 @@ impl Signer {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Result<(u16, String), String> {
+        self.send("POST", target, region, service, headers, body)
+            .await
+    }
+
+    /// Signs and sends a request (`GET` or `POST`); the response's status and body.
+    pub(super) async fn send(
+        &self,
+        method: &str,
+        target: &str,
+        region: &str,
+        service: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<(u16, String), String> {
         use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
         reqwest::Url::parse(target).map_err(|e| format!("{target}: {e}"))?;
         let identity = self.credentials.clone().into();
@@ -75,7 +89,7 @@ impl Signer {
             .map_err(|e| format!("SigV4: {e}"))?
             .into();
         let signable = SignableRequest::new(
-            "POST",
+            method,
             target,
             headers.iter().copied(),
             SignableBody::Bytes(&body),
@@ -84,7 +98,8 @@ impl Signer {
         let (signed, _) = sign(signable, &params)
             .map_err(|e| format!("SigV4: {e}"))?
             .into_parts();
-        let mut req = self.http.post(target).body(body);
+        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
+        let mut req = self.http.request(method, target).body(body);
         for (k, v) in headers.iter().copied().chain(signed.headers()) {
             req = req.header(k, v);
         }
