@@ -12,12 +12,15 @@
 //! - `schedules`: the exporter's and the outbox relay's schedules;
 //! - `dlq`: a poison message through retries to the DLQ;
 //! - `metrics`: the metrics the template's alarms and dashboards read;
-//! - `kit`: what they share (the counting API client, secrets, capture records, `eventually`).
+//! - `kit`: what they share (the counting API client, secrets, capture records, `eventually`);
+//! - `record`: the fault cases' rows for docs/reliability.md (`record::Record`, `record::record`).
 
 mod custom_resources;
 mod dlq;
 mod kit;
 mod metrics;
+#[allow(dead_code)] // the fault modules use it
+mod record;
 mod rotation;
 mod sales;
 mod schedules;
