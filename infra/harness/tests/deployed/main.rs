@@ -14,13 +14,23 @@
 //! - `metrics`: the metrics the template's alarms and dashboards read;
 //! - `kit`: what they share (the counting API client, secrets, capture records, `eventually`);
 //! - `record`: the fault cases' rows for docs/reliability.md (`record::Record`, `record::record`).
+//!
+//! Lambda's own faults, each a test with a harness of its own (`fault_stack`), recording its row
+//! for docs/reliability.md (`scripts/faults.sh` runs them):
+//! - `redelivery`: a stock-out message redelivered while the first consumer still works;
+//! - `kinesis_throttling`: per-record PutRecords throttling in `api-capture`, through
+//!   `kinesis_proxy` (a fault injector in front of moto).
 
 mod custom_resources;
 mod dlq;
+mod fault_stack;
+mod kinesis_proxy;
+mod kinesis_throttling;
 mod kit;
 mod metrics;
 #[allow(dead_code)] // the fault modules use it
 mod record;
+mod redelivery;
 mod rotation;
 mod sales;
 mod schedules;
