@@ -1,19 +1,27 @@
 //! A harness of its own for one fault case: moto (or a fault injector in front of it), a
 //! working directory, the template's stack with the case's option changes, the migrations run
 //! (the custom resource's Create), the admin token and a counting API client.
+//!
+//! One fault stack at a time: libtest runs a binary's tests in parallel, and each stack is eight
+//! bootstraps, MariaDB and moto on a shared machine; cases that measure timing (visibility
+//! timeouts, function timeouts, retries) must not slow each other down. [`start`] waits for the
+//! previous fault stack to be dropped.
 
 use crate::kit::{Api, bin_dir, root, secret};
 use lambda_harness::{Harness, Options, moto::Moto};
 use std::path::PathBuf;
 use std::time::Duration;
 
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 pub struct FaultStack {
     pub h: Harness,
     pub api: Api,
     pub admin: String,
     dir: PathBuf,
-    // Dropped last: the functions stop before the AWS emulator does.
+    // Dropped after the functions stop: the AWS emulator, then the turn.
     _moto: Moto,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
 /// moto from the project venv (or `MOTO_ENDPOINT`).
@@ -30,6 +38,7 @@ pub async fn start(
     aws: Option<String>,
     configure: impl FnOnce(&mut Options),
 ) -> FaultStack {
+    let turn = ONE_AT_A_TIME.lock().await;
     let bins = bin_dir();
     assert!(
         bins.join("sales-api/bootstrap").is_file(),
@@ -63,6 +72,7 @@ pub async fn start(
         admin,
         dir,
         _moto: moto,
+        _turn: turn,
     }
 }
 

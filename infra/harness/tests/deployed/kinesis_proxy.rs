@@ -232,15 +232,26 @@ impl Shared {
         let mut extra = serde_json::Map::new();
         if !kept.is_empty() {
             doc["Records"] = Value::Array(kept);
-            let (status, h, bytes) = self
+            // From here on the sends are counted: an upstream failure is answered as such,
+            // never by forwarding the original request (which would write throttled entries).
+            let (status, h, bytes) = match self
                 .send(Method::POST, path, headers, Bytes::from(doc.to_string()))
                 .await
-                .ok()?;
-            if status != StatusCode::OK {
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    return Some((StatusCode::BAD_GATEWAY, format!("proxy: {e}")).into_response());
+                }
+            };
+            // moto's answer for the forwarded entries; anything else is passed on as it is.
+            let answer = serde_json::from_slice::<Value>(&bytes).ok();
+            let (StatusCode::OK, Some(answer)) = (status, answer) else {
                 return Some((status, h, bytes).into_response());
-            }
-            let answer: Value = serde_json::from_slice(&bytes).ok()?;
-            written = answer.get("Records")?.as_array()?.clone();
+            };
+            let Some(records) = answer.get("Records").and_then(Value::as_array) else {
+                return Some((status, h, bytes).into_response());
+            };
+            written = records.clone();
             if let Some(id) = written.iter().find_map(|r| r["ShardId"].as_str()) {
                 shard = id.to_owned();
             }
