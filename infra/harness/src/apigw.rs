@@ -3,7 +3,7 @@
 //! last), turned into the event API Gateway sends, and the function's answer into the HTTP
 //! response. A Lambda Function URL uses the same payload format, with route key `$default`.
 
-use crate::runtime::{Answer, Function};
+use crate::runtime::{Answer, Function, TIMED_OUT};
 use crate::template::{ACCOUNT, Route};
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode};
@@ -244,9 +244,20 @@ fn json_response(status: u16, body: Value) -> Response {
 
 /// The HTTP response API Gateway makes of a function's answer.
 pub fn response(answer: Answer) -> Response {
+    // A throttled invocation (the Invoke API refused it: 429 TooManyRequestsException) is
+    // an integration failure to API Gateway: "If the Lambda API rejects the invocation
+    // request, API Gateway returns a 500 error code" with a generic body and no Retry-After
+    // (https://docs.aws.amazon.com/lambda/latest/dg/services-apigateway-errors.html; the
+    // HTTP API spells its body "Internal Server Error",
+    // https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-troubleshooting-lambda.html).
+    // A client cannot tell it from a function error: it backs off and retries with its
+    // Idempotency-Key.
+    if answer.is_throttle() {
+        return json_response(500, json!({"message": "Internal Server Error"}));
+    }
     let v = match answer {
         Answer::Err(e) => {
-            let timeout = e.get("errorType").and_then(Value::as_str) == Some("Sandbox.Timedout");
+            let timeout = e.get("errorType").and_then(Value::as_str) == Some(TIMED_OUT);
             return if timeout {
                 json_response(503, json!({"message": "Service Unavailable"}))
             } else {
@@ -340,5 +351,20 @@ mod tests {
         let p = match_path("/x/{proxy+}", "/x/a/b").unwrap();
         assert_eq!(p["proxy"], "a/b");
         assert_eq!(match_path("/inventory/{sku}", "/inventory"), None);
+    }
+
+    #[test]
+    fn lambda_faults_become_what_the_http_api_answers() {
+        let status = |e: Value| response(Answer::Err(e)).status().as_u16();
+        assert_eq!(
+            status(
+                json!({"errorType": crate::runtime::THROTTLED, "errorMessage": "Rate Exceeded."})
+            ),
+            500
+        );
+        assert_eq!(status(json!({"errorType": TIMED_OUT})), 503);
+        assert_eq!(status(json!({"errorType": crate::runtime::EXITED})), 500);
+        let throttled = response(Answer::Err(json!({"errorType": crate::runtime::THROTTLED})));
+        assert!(throttled.headers().get("retry-after").is_none());
     }
 }

@@ -22,6 +22,12 @@ pub struct Options {
     pub visibility_timeout: Option<u64>,
     /// Delays between Lambda's asynchronous retries (AWS: about 1 and 2 minutes).
     pub async_retry_delays: Vec<Duration>,
+    /// Retries of a throttled asynchronous invocation: the first wait and the longest, doubling
+    /// in between (AWS: 1 second growing to 5 minutes).
+    pub async_throttle_backoff: (Duration, Duration),
+    /// How long an asynchronous event is retried after throttles before it is given up
+    /// (AWS: `MaximumEventAgeInSeconds`, 6 hours by default).
+    pub async_max_event_age: Duration,
     /// How long CloudWatch Logs batches subscription deliveries.
     pub log_flush: Duration,
     /// Print every function line on stdout.
@@ -41,6 +47,8 @@ impl Options {
             instances: HashMap::new(),
             visibility_timeout: None,
             async_retry_delays: vec![Duration::from_secs(1), Duration::from_secs(2)],
+            async_throttle_backoff: (Duration::from_millis(100), Duration::from_secs(2)),
+            async_max_event_age: Duration::from_secs(120),
             log_flush: Duration::from_millis(300),
             echo: false,
             api_port: 0,

@@ -142,6 +142,15 @@ impl Harness {
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(d))
             };
+            // Absent (or `!Ref AWS::NoValue`): unreserved.
+            let reserved_concurrency = template
+                .fn_prop(&id, "ReservedConcurrentExecutions", &values)?
+                .map(|j| scalar(&j))
+                .map(|s| {
+                    s.parse::<usize>()
+                        .map_err(|e| format!("{id}: ReservedConcurrentExecutions {s:?}: {e}"))
+                })
+                .transpose()?;
             let spec = Spec {
                 logical_id: id.clone(),
                 name: values.refs.get(&id).cloned().unwrap_or_else(|| id.clone()),
@@ -150,6 +159,7 @@ impl Harness {
                 timeout: Duration::from_secs(num("Timeout", 3)?),
                 memory_mb: num("MemorySize", 128)?,
                 instances: opts.instances.get(&id).copied().unwrap_or(1),
+                reserved_concurrency,
             };
             functions.insert(id, Function::start(spec, logs.clone()).await?);
         }
@@ -178,6 +188,8 @@ impl Harness {
                     function: f.clone(),
                     on_failure,
                     retry_delays: opts.async_retry_delays.clone(),
+                    throttle_backoff: opts.async_throttle_backoff,
+                    max_event_age: opts.async_max_event_age,
                 },
             );
         }

@@ -14,6 +14,12 @@ use std::time::Duration;
 
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// Waits for the turn of a fault stack (held until the guard is dropped): for a case that
+/// starts its harness another way.
+pub async fn turn() -> tokio::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().await
+}
+
 pub struct FaultStack {
     pub h: Harness,
     pub api: Api,
@@ -38,7 +44,7 @@ pub async fn start(
     aws: Option<String>,
     configure: impl FnOnce(&mut Options),
 ) -> FaultStack {
-    let turn = ONE_AT_A_TIME.lock().await;
+    let turn = turn().await;
     let bins = bin_dir();
     assert!(
         bins.join("sales-api/bootstrap").is_file(),
