@@ -6,6 +6,11 @@
 #   tests/tests/props/      proptest: request parsing and SQS decoding
 #   tests/tests/hygiene.rs  secrets never in logs or captured data
 #   tests/tests/pipeline.rs the end-to-end tests the table refers to
+#   infra/harness/tests/deployed  Lambda's own faults on the harness (redelivery, timeouts,
+#                           crashes, throttling): every test of the `deployed` binary but the
+#                           end-to-end one, one at a time (each starts a stack of its own), on
+#                           bootstraps rebuilt first by scripts/lambda-build.sh.
+#                           FAULTS_SKIP_HARNESS=1 leaves them out.
 # Known-bug cases (#[ignore] in CI) run too (--include-ignored), so the script fails while one
 # is open; the table is written either way.
 #
@@ -36,6 +41,17 @@ echo "=== end-to-end tests referenced by the table (tests/tests/pipeline.rs)"
 cargo test -p pipeline-tests --no-fail-fast --test pipeline \
     -- --test-threads "$threads" "$@" 2>&1 | tee "$RELIABILITY_DIR/pipeline.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
+if [ "${FAULTS_SKIP_HARNESS:-0}" != 1 ]; then
+    echo "=== Lambda's own faults on the harness (infra/harness/tests/deployed)"
+    if [ -z "${HARNESS_BIN_DIR:-}" ]; then
+        ./scripts/lambda-build.sh 2>&1 | tail -n 3 || status=1
+    fi
+    cargo test -p lambda-harness --no-fail-fast --test deployed \
+        -- --skip deployed_functions_sell_restock_capture_export_and_dead_letter \
+        --test-threads "${FAULTS_HARNESS_THREADS:-1}" "$@" 2>&1 | tee "$RELIABILITY_DIR/deployed.log"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+fi
 
 echo "=== docs/reliability.md"
 python3 scripts/reliability-table.py --results "$RELIABILITY_DIR" --out docs/reliability.md || status=1

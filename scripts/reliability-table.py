@@ -5,7 +5,8 @@ Inputs (written by `scripts/faults.sh`):
   <results>/<suite>.jsonl  one JSON line per case, written by the case itself
                            (pipeline_tests::faults::Record): suite, case, fault, db,
                            behaviour[], invariants[], pass, duration_ms, at
-  <results>/*.log          cargo test output; `test <name> ... ok|FAILED|ignored` lines give
+  <results>/*.log          cargo test output (pipeline-tests' suites and the harness's
+                           `deployed` binary, whose fault cases record with suite "deployed"); `test <name> ... ok|FAILED|ignored` lines give
                            the result of tests that left no line (died before recording) and of
                            the end-to-end tests in tests/tests/pipeline.rs
 
@@ -23,10 +24,19 @@ import re
 import sys
 
 SUITES = [
-    ("faults", "Faults injected into the running pipeline", "tests/tests/faults"),
-    ("hostile", "Hostile HTTP input", "tests/tests/hostile"),
-    ("props", "Property-based parsing tests (proptest)", "tests/tests/props"),
-    ("hygiene", "Secret hygiene", "tests/tests/hygiene.rs"),
+    ("faults", "Faults injected into the running pipeline", "tests/tests/faults", None),
+    ("hostile", "Hostile HTTP input", "tests/tests/hostile", None),
+    ("props", "Property-based parsing tests (proptest)", "tests/tests/props", None),
+    ("hygiene", "Secret hygiene", "tests/tests/hygiene.rs", None),
+    (
+        "deployed",
+        "Lambda's own faults (the deployed bootstraps on the harness)",
+        "infra/harness/tests/deployed",
+        "Faults only Lambda produces, on the Lambda harness: the bootstraps `sam build` ships, each "
+        "behind its own Runtime API, wired as `template.yaml` wires them (SQS event source mapping, "
+        "log subscription with asynchronous retries, moto, a TLS-only MariaDB). Time is compressed "
+        "(visibility timeouts and retry delays of seconds); each case says what it changes.",
+    ),
 ]
 
 # tests/tests/pipeline.rs: test -> (fault, what the system does, invariants checked there).
@@ -208,11 +218,11 @@ def render(results, out):
     body = []
     total = passed = 0
     failing = []
-    for suite, title, path in SUITES:
+    for suite, title, path, note in SUITES:
         cases = rows_for(suite, records, logs)
         if not cases:
             continue
-        body += ["", f"## {title}", "", f"`{path}`", ""]
+        body += ["", f"## {title}", "", f"`{path}`" + (f": {note}" if note else ""), ""]
         body += render_case_table(cases, path)
         for case, c in cases.items():
             for r in c["runs"]:
@@ -267,6 +277,9 @@ def render(results, out):
         "- every stock-out made exactly one factory order, and the factory exactly one batch per",
         "  order (the order id is the idempotency key);",
         "- every fulfilled order restocked exactly once, nothing else restocked.",
+        "",
+        "The last section runs the functions as deployed, on the Lambda harness, for the faults",
+        "only Lambda produces (redelivery, timeouts, crashes, throttling).",
         "",
         "The *Invariants* column lists what was checked with the numbers found. Cases marked",
         "`#[ignore]` in the code are known product bugs: `cargo test` (CI) skips them,",
@@ -328,10 +341,17 @@ scripts/faults.sh                 # everything below, then regenerates this file
 cargo test -p pipeline-tests --test faults --test hostile --test props --test hygiene   # CI subset
 ```
 
-`scripts/faults.sh` runs the four suites with `--include-ignored` (the known-bug cases too) and
-`tests/tests/pipeline.rs`, collects `target/reliability/*.jsonl` and the logs, and renders this
-file. It needs MariaDB installed (`mariadbd`, `mariadb-install-db`): the database faults start
-their own server in a temporary directory and kill it afterwards.
+`scripts/faults.sh` runs the four suites with `--include-ignored` (the known-bug cases too),
+`tests/tests/pipeline.rs`, and the harness's fault cases (`infra/harness/tests/deployed`, every
+test but the end-to-end one, one at a time: each starts a stack of its own, after
+`scripts/lambda-build.sh` has rebuilt the bootstraps), collects the `*.jsonl` records and the
+logs, and renders this file. It needs MariaDB installed (`mariadbd`, `mariadb-install-db`): the
+database faults and the harness start their own servers in temporary directories and stop them
+afterwards. `FAULTS_SKIP_HARNESS=1` leaves the harness out (its section is then missing).
+
+```sh
+cargo test -p lambda-harness --test deployed -- --skip deployed_functions   # the harness's fault cases alone
+```
 """
 
 

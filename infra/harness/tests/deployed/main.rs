@@ -21,15 +21,24 @@
 //! process killed mid-invocation), both through the two moments of `killed` (a sale
 //! mid-transaction, an orderer batch after the factory accepted), and `throttling` (reserved
 //! concurrency: API requests, SQS batches, schedules, log deliveries).
+//!
+//! Others are a test each with a stack of its own (`fault_stack`: one fault stack at a time):
+//! - `redelivery`: a stock-out message redelivered while the first consumer still works;
+//! - `kinesis_throttling`: per-record PutRecords throttling in `api-capture`, through
+//!   `kinesis_proxy` (a fault injector in front of moto).
 
 mod crashes;
 mod custom_resources;
 mod dlq;
+mod fault_stack;
 mod killed;
+mod kinesis_proxy;
+mod kinesis_throttling;
 mod kit;
 mod metrics;
 #[allow(dead_code)] // the fault modules use it
 mod record;
+mod redelivery;
 mod rotation;
 mod sales;
 mod schedules;
@@ -131,6 +140,8 @@ async fn deployed_functions_sell_restock_capture_export_and_dead_letter() {
 /// Lambda's own faults, each case with its invariant and its row in docs/reliability.md.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn lambda_faults_timeouts_crashes_and_throttles() {
+    // One fault stack at a time (the fault_stack cases wait for this one, and it for them).
+    let _turn = fault_stack::turn().await;
     let started = Instant::now();
     let bins = bin_dir();
     assert!(
