@@ -55,6 +55,57 @@ const REPEATS: usize = 3;
 const BUYERS: usize = 32;
 const STOCK: i64 = 1_000_000;
 
+/// Every `ambiguous outcome` line the sale handler logged: (resolution, sale id).
+static RESOLUTIONS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+/// The tracing layer that collects them (installed once, process-wide).
+struct Resolutions;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Resolutions {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        #[derive(Default)]
+        struct Line {
+            message: String,
+            operation: String,
+            resolution: String,
+            id: String,
+        }
+        impl tracing::field::Visit for Line {
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                match field.name() {
+                    "operation" => self.operation = value.to_owned(),
+                    "resolution" => self.resolution = value.to_owned(),
+                    "id" => self.id = value.to_owned(),
+                    _ => {}
+                }
+            }
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.message = format!("{value:?}");
+                }
+            }
+        }
+        let mut line = Line::default();
+        event.record(&mut line);
+        if line.message == "ambiguous outcome" && line.operation == "sale" {
+            if let Ok(mut seen) = RESOLUTIONS.lock() {
+                seen.push((line.resolution, line.id));
+            }
+        }
+    }
+}
+
+/// How the handler resolved the ambiguous sales among `ids`: (committed, not committed, unknown).
+fn resolutions(ids: &HashSet<String>) -> (usize, usize, usize) {
+    let seen = RESOLUTIONS.lock().map(|s| s.clone()).unwrap_or_default();
+    let count = |r: &str| {
+        seen.iter()
+            .filter(|(res, id)| res == r && ids.contains(id))
+            .count()
+    };
+    (count("committed"), count("not_committed"), count("unknown"))
+}
+
 /// One answer to `POST /sales`.
 #[derive(Debug, Clone)]
 struct Answer {
@@ -72,6 +123,8 @@ struct Counts {
     unknown_committed: usize,
     rows: usize,
     consumed: i64,
+    /// The handler's resolutions of ambiguous commits: committed, not committed, unknown.
+    resolved: (usize, usize, usize),
 }
 
 async fn buy(c: &Client, sku: &str) -> Option<Answer> {
@@ -160,6 +213,7 @@ async fn run_once(mdb: &Arc<Mariadb>, app: &TestApp, run: usize, at: KillAt) -> 
         ..Counts::default()
     };
     let mut answered_ids = HashSet::new();
+    let mut named_ids = HashSet::new();
     for a in &answers {
         match (a.status, a.body["error"].as_str()) {
             (201, _) => {
@@ -177,6 +231,7 @@ async fn run_once(mdb: &Arc<Mariadb>, app: &TestApp, run: usize, at: KillAt) -> 
                     .as_str()
                     .unwrap_or_else(|| panic!("outcome_unknown names its sale: {}", a.body));
                 // Asked later, the outcome is known.
+                named_ids.insert(id.to_owned());
                 let r = c.get(&format!("/sales/{id}")).await;
                 match r.status {
                     200 => {
@@ -201,6 +256,8 @@ async fn run_once(mdb: &Arc<Mariadb>, app: &TestApp, run: usize, at: KillAt) -> 
         .map(|s| s.id)
         .collect();
     counts.rows = stored.len();
+    named_ids.extend(answered_ids.iter().cloned());
+    counts.resolved = resolutions(&named_ids);
     let stock = c.inventory(&sku).await.body["stock"]
         .as_i64()
         .expect("stock");
@@ -228,6 +285,13 @@ async fn mariadb_killed_at_many_timings_no_committed_sale_answered_failed() {
         ),
     )
     .on("mariadb");
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        // Only to count the handler's resolutions; nothing else in this binary installs one.
+        let _ = tracing::subscriber::set_global_default(
+            tracing_subscriber::registry().with(Resolutions),
+        );
+    }
     let mdb = Arc::new(tokio::task::block_in_place(Mariadb::start_new));
     let url = mdb.fresh_database().await;
     let app = TestApp::spawn_with(Db::Sqlite, |o| {
@@ -237,14 +301,17 @@ async fn mariadb_killed_at_many_timings_no_committed_sale_answered_failed() {
     .await;
     let mut failures = Vec::new();
     let mut run = 0;
+    let mut ambiguous = 0;
     for _ in 0..REPEATS {
         for at in TIMINGS {
             run += 1;
             let n = run_once(&mdb, &app, run, at).await;
             let answered = n.sold + n.unknown_committed;
+            ambiguous += n.resolved.0 + n.resolved.1 + n.resolved.2;
             let line = format!(
                 "run {run} (killed {}): {} answers, {} × 201, {} outcome_unknown ({} committed), \
-                 {} × 503 unavailable; rows {}, consumed {}",
+                 {} × 503 unavailable; rows {}, consumed {}; ambiguous commits resolved: {} \
+                 committed, {} not committed (retried), {} unknown",
                 at.describe(),
                 n.answers,
                 n.sold,
@@ -252,7 +319,10 @@ async fn mariadb_killed_at_many_timings_no_committed_sale_answered_failed() {
                 n.unknown_committed,
                 n.unavailable,
                 n.rows,
-                n.consumed
+                n.consumed,
+                n.resolved.0,
+                n.resolved.1,
+                n.resolved.2
             );
             eprintln!("{line}");
             if n.rows as i64 != n.consumed || n.rows != answered {
@@ -271,6 +341,11 @@ async fn mariadb_killed_at_many_timings_no_committed_sale_answered_failed() {
         failures.len(),
         failures.join("\n")
     );
+    // Else the kills never caught a sale in flight, and the runs prove nothing.
+    assert!(ambiguous > 0, "no run lost the answer of a sale's commit");
+    rec.saw(format!(
+        "{ambiguous} ambiguous sale commits in all, each resolved or named"
+    ));
     rec.held([
         format!(
             "every run: sales rows = donuts consumed = answers 201 + outcome_unknown that \
