@@ -4,8 +4,9 @@
 //! One private `mariadbd` and one local stack on it for every run; each run sells its own SKU
 //! (large stock, several buckets, so commits overlap) to 32 buyers sending `POST /sales` without
 //! an `Idempotency-Key`, kills the server (`SIGKILL`) at its run's timing, restarts it on the
-//! same data dir at once, lets the buyers sell on for a moment, and then checks, from the
-//! database and from every answer:
+//! same data dir at once (one last run: after an outage longer than the handler's deadline, so
+//! the sales in flight are answered `outcome_unknown`), lets the buyers sell on for a moment,
+//! and then checks, from the database and from every answer:
 //!
 //! sales rows = donuts consumed = answers `201` + answers `503 outcome_unknown` whose
 //! `GET /sales/{id}` shows the sale committed; every `201` names a stored sale; every answer is
@@ -52,6 +53,9 @@ const TIMINGS: [KillAt; 8] = [
     KillAt::AfterAnswer(100),
 ];
 const REPEATS: usize = 3;
+/// One more run whose outage outlasts the handler's deadline (`inventory::api::LOCAL_BUDGET`):
+/// the sales in flight are answered `outcome_unknown`, and `GET /sales/{id}` tells afterwards.
+const LONG_OUTAGE: (KillAt, Duration) = (KillAt::AfterAnswer(25), Duration::from_millis(10_500));
 const BUYERS: usize = 32;
 const STOCK: i64 = 1_000_000;
 
@@ -87,10 +91,11 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Resolutions {
         }
         let mut line = Line::default();
         event.record(&mut line);
-        if line.message == "ambiguous outcome" && line.operation == "sale" {
-            if let Ok(mut seen) = RESOLUTIONS.lock() {
-                seen.push((line.resolution, line.id));
-            }
+        if line.message == "ambiguous outcome"
+            && line.operation == "sale"
+            && let Ok(mut seen) = RESOLUTIONS.lock()
+        {
+            seen.push((line.resolution, line.id));
         }
     }
 }
@@ -142,7 +147,13 @@ async fn buy(c: &Client, sku: &str) -> Option<Answer> {
     Some(Answer { status, body })
 }
 
-async fn run_once(mdb: &Arc<Mariadb>, app: &TestApp, run: usize, at: KillAt) -> Counts {
+async fn run_once(
+    mdb: &Arc<Mariadb>,
+    app: &TestApp,
+    run: usize,
+    at: KillAt,
+    down: Duration,
+) -> Counts {
     let c = app.client.clone();
     let sku = format!("flash{run}");
     let r = c
@@ -188,10 +199,10 @@ async fn run_once(mdb: &Arc<Mariadb>, app: &TestApp, run: usize, at: KillAt) -> 
         }
     }
     let m = mdb.clone();
-    tokio::task::block_in_place(move || {
-        m.kill();
-        m.start();
-    });
+    tokio::task::block_in_place(move || m.kill());
+    tokio::time::sleep(down).await;
+    let m = mdb.clone();
+    tokio::task::block_in_place(move || m.start());
     // Sell on after the restart: the stack's pool reconnects, in-flight sales are settled.
     let back = sold.load(Ordering::SeqCst);
     let resumed = Instant::now();
@@ -278,10 +289,12 @@ async fn mariadb_killed_at_many_timings_no_committed_sale_answered_failed() {
         SUITE,
         "mariadb_killed_at_many_timings_no_committed_sale_answered_failed",
         &format!(
-            "MariaDB killed (SIGKILL) mid flash sale and restarted at once, {} runs: {} buyers \
-             without Idempotency-Key, killed before, during and right after commits",
-            TIMINGS.len() * REPEATS,
-            BUYERS
+            "MariaDB killed (SIGKILL) mid flash sale, {} runs: {} buyers without \
+             Idempotency-Key, killed before, during and right after commits, restarted at once \
+             (and once after {} ms, past the handler's deadline)",
+            TIMINGS.len() * REPEATS + 1,
+            BUYERS,
+            LONG_OUTAGE.1.as_millis()
         ),
     )
     .on("mariadb");
@@ -302,37 +315,45 @@ async fn mariadb_killed_at_many_timings_no_committed_sale_answered_failed() {
     let mut failures = Vec::new();
     let mut run = 0;
     let mut ambiguous = 0;
+    let mut plan: Vec<(KillAt, Duration)> = Vec::new();
     for _ in 0..REPEATS {
-        for at in TIMINGS {
-            run += 1;
-            let n = run_once(&mdb, &app, run, at).await;
-            let answered = n.sold + n.unknown_committed;
-            ambiguous += n.resolved.0 + n.resolved.1 + n.resolved.2;
-            let line = format!(
-                "run {run} (killed {}): {} answers, {} × 201, {} outcome_unknown ({} committed), \
-                 {} × 503 unavailable; rows {}, consumed {}; ambiguous commits resolved: {} \
-                 committed, {} not committed (retried), {} unknown",
-                at.describe(),
-                n.answers,
-                n.sold,
-                n.unknown,
-                n.unknown_committed,
-                n.unavailable,
-                n.rows,
-                n.consumed,
-                n.resolved.0,
-                n.resolved.1,
-                n.resolved.2
-            );
-            eprintln!("{line}");
-            if n.rows as i64 != n.consumed || n.rows != answered {
-                failures.push(format!(
-                    "{line}: {} committed sale(s) answered as failed",
-                    n.rows as i64 - answered as i64
-                ));
-            }
-            rec.saw(line);
+        plan.extend(TIMINGS.iter().map(|&at| (at, Duration::ZERO)));
+    }
+    plan.push(LONG_OUTAGE);
+    for (at, down) in plan {
+        run += 1;
+        let n = run_once(&mdb, &app, run, at, down).await;
+        let answered = n.sold + n.unknown_committed;
+        ambiguous += n.resolved.0 + n.resolved.1 + n.resolved.2;
+        let outage = if down.is_zero() {
+            String::new()
+        } else {
+            format!(", down {} ms", down.as_millis())
+        };
+        let line = format!(
+            "run {run} (killed {}{outage}): {} answers, {} × 201, {} outcome_unknown ({} \
+             committed), {} × 503 unavailable; rows {}, consumed {}; ambiguous commits resolved: \
+             {} committed, {} not committed (retried), {} unknown",
+            at.describe(),
+            n.answers,
+            n.sold,
+            n.unknown,
+            n.unknown_committed,
+            n.unavailable,
+            n.rows,
+            n.consumed,
+            n.resolved.0,
+            n.resolved.1,
+            n.resolved.2
+        );
+        eprintln!("{line}");
+        if n.rows as i64 != n.consumed || n.rows != answered {
+            failures.push(format!(
+                "{line}: {} committed sale(s) answered as failed",
+                n.rows as i64 - answered as i64
+            ));
         }
+        rec.saw(line);
     }
     assert!(
         failures.is_empty(),
