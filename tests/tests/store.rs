@@ -1,7 +1,9 @@
 //! The store's contract: each case runs against the in-memory store, SQLite and a real
 //! MariaDB, so the three implementations of the ports cannot drift apart.
 
-use inventory::domain::{FactoryOrderId, OrderStatus, ProductSpec, Quantity, SaleRequest, Sku};
+use inventory::domain::{
+    FactoryOrderId, OrderStatus, ProductSpec, Quantity, SaleRequest, Sku, new_id,
+};
 use inventory::store::{DynStore, FulfillOutcome, MemoryStore, SaleOutcome};
 use pipeline_tests::{Db, assert_ledger, store};
 use std::path::Path;
@@ -138,6 +140,84 @@ async fn sells_decrements_and_opens_one_order(backend: Backend) {
     assert_ledger(&store, &[("glazed", 5)]).await;
 }
 contract!(sells_decrements_and_opens_one_order);
+
+/// The sale's id is the caller's (`sell_as`): it reads the sale back (`GET /sales/{id}`, and a
+/// sale whose commit was ambiguous), and the same id sells once, whether the second attempt
+/// comes after the first, at the same time, or once the stock is gone.
+async fn a_sale_is_read_back_by_its_id_and_its_id_sells_once(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(backend, dir.path()).await;
+    put(&store, "glazed", 10, 0, 100).await;
+    let id = new_id();
+    let req = sale("glazed", 2, None);
+    match store.sell_as(&id, &req).await.unwrap() {
+        SaleOutcome::Sold { sale, .. } => {
+            assert_eq!((sale.id.as_str(), sale.remaining_stock), (id.as_str(), 8))
+        }
+        other => panic!("{other:?}"),
+    }
+    let read = store.sale(&id).await.unwrap().expect("the sale, read back");
+    assert_eq!(
+        (
+            read.id.as_str(),
+            read.sku.as_str(),
+            read.quantity,
+            read.remaining_stock
+        ),
+        (id.as_str(), "glazed", 2, 8)
+    );
+    assert_eq!(store.sale(&new_id()).await.unwrap(), None);
+    // The same id again: the first attempt's sale, nothing sold.
+    match store.sell_as(&id, &req).await.unwrap() {
+        SaleOutcome::Replayed(sale) => assert_eq!(sale.id, id),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(total(&store, "glazed").await, 8);
+    // With an idempotency key: the key and the id both find the one sale.
+    let keyed = new_id();
+    let req = sale("glazed", 1, Some("read-back-key"));
+    assert!(matches!(
+        store.sell_as(&keyed, &req).await.unwrap(),
+        SaleOutcome::Sold { .. }
+    ));
+    for again in [keyed.clone(), new_id()] {
+        match store.sell_as(&again, &req).await.unwrap() {
+            SaleOutcome::Replayed(sale) => assert_eq!(sale.id, keyed),
+            other => panic!("{other:?}"),
+        }
+    }
+    let read = store.sale(&keyed).await.unwrap().expect("the keyed sale");
+    assert_eq!((read.quantity, read.remaining_stock), (1, 7));
+    // Two attempts with one id at the same time: one sale.
+    let racing = new_id();
+    let req = sale("glazed", 3, None);
+    let (a, b) = tokio::join!(store.sell_as(&racing, &req), store.sell_as(&racing, &req));
+    let outcomes = [a.unwrap(), b.unwrap()];
+    let sold = outcomes
+        .iter()
+        .filter(|o| matches!(o, SaleOutcome::Sold { .. }))
+        .count();
+    let replayed = outcomes
+        .iter()
+        .filter(|o| matches!(o, SaleOutcome::Replayed(s) if s.id == racing))
+        .count();
+    assert_eq!((sold, replayed), (1, 1), "{outcomes:?}");
+    assert_eq!(total(&store, "glazed").await, 4);
+    // The last units: the retry of the sale that took them is that sale, not a refusal.
+    let last = new_id();
+    let req = sale("glazed", 4, None);
+    assert!(matches!(
+        store.sell_as(&last, &req).await.unwrap(),
+        SaleOutcome::Sold { .. }
+    ));
+    match store.sell_as(&last, &req).await.unwrap() {
+        SaleOutcome::Replayed(sale) => assert_eq!(sale.id, last),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(total(&store, "glazed").await, 0);
+    assert_ledger(&store, &[("glazed", 10)]).await;
+}
+contract!(a_sale_is_read_back_by_its_id_and_its_id_sells_once);
 
 async fn refusal_opens_an_order_when_none_is_open(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();

@@ -10,6 +10,8 @@
 //! - [`FaultyStore`] (`faulty_store.rs`): a real store whose `mark_requested` fails or waits on
 //!   purpose; [`OrdererRig`] (`orderer_rig.rs`): the real `factory-orderer` over it, fed SQS
 //!   batches the test builds;
+//! - [`LosingStore`] (`losing_store.rs`): a real store whose scripted writes lose their answer
+//!   (`StoreError::Ambiguous`) after or before committing, and whose reads stay down a while;
 //! - [`check_invariants`] (`invariants.rs`): the stock invariants every case checks afterwards;
 //! - [`Record`] (`record.rs`): one JSON line per case into `target/reliability/<suite>.jsonl`,
 //!   from which `scripts/reliability-table.py` renders `docs/reliability.md`;
@@ -22,6 +24,7 @@ use std::time::Duration;
 mod capture;
 mod faulty_store;
 mod invariants;
+mod losing_store;
 mod mariadb;
 mod orderer_rig;
 mod raw_http;
@@ -32,6 +35,7 @@ mod sqs;
 pub use capture::{captured_records, files_under};
 pub use faulty_store::FaultyStore;
 pub use invariants::{Accepted, Expect, check_invariants};
+pub use losing_store::{Lose, LosingStore};
 pub use mariadb::Mariadb;
 pub use orderer_rig::{OrdererRig, event_body};
 pub use raw_http::{RawReply, raw_http};

@@ -108,7 +108,9 @@ async fn mariadb_crash_and_restart_during_flash_sale() {
     );
     assert!(r.headers.contains_key("retry-after"));
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let sold_before_restart = sold.load(Ordering::SeqCst);
+    // A sale in flight at the kill is answered once the database is back (its commit is
+    // resolved, issue 22), so "no sale during the outage" is about when answers arrive.
+    let restart_began = Instant::now();
     let mdb2 = mdb.clone();
     tokio::task::block_in_place(move || mdb2.start());
     let restarted_at = Instant::now();
@@ -160,13 +162,12 @@ async fn mariadb_crash_and_restart_during_flash_sale() {
         slowest_503 < Duration::from_secs(6),
         "503s come within the pool's acquire timeout (3 s) plus margin, not hang: {slowest_503:?}"
     );
-    assert_eq!(
-        sold_before_restart,
+    assert!(
         attempts
             .iter()
-            .filter(|a| a.status == 201 && a.started < killed_at)
-            .count() as u64,
-        "no sale succeeded while the database was down"
+            .filter(|a| a.status == 201)
+            .all(|a| a.started + a.latency < killed_at || a.started + a.latency >= restart_began),
+        "no sale was answered 201 while the database was down"
     );
     // Clients retry their 503s with the same Idempotency-Key: a sale committed just before the
     // crash (answer lost) is replayed, never sold twice.

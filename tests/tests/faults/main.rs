@@ -6,13 +6,17 @@
 //!
 //! One module a fault family (one test binary, linked once):
 //! - `database`: MariaDB crashes or restarts under load;
+//! - `ambiguous_commit`: MariaDB killed at many timings mid flash sale: no committed sale is
+//!   answered as failed (an ambiguous commit is resolved, or named as `outcome_unknown`);
 //! - `factory_api`: the Factory API times out, fails, throttles, flaps or is slow;
 //! - `delivery`: duplicates and out-of-order SQS delivery to the orderer;
 //! - `poison`: poison records and events that do not match their order;
 //! - `orderer_crash`: the orderer dies between the factory call and the status update;
 //! - `callbacks`: replayed, forged-token and late completion callbacks;
 //! - `admin_auth`: admin calls without a valid token;
-//! - `client_retry`: a client's lost answer, retried with its Idempotency-Key.
+//! - `client_retry`: a client's lost answer, retried with its Idempotency-Key;
+//! - `lost_answers`: the store loses the answer of a sale's, an admin PUT's or a restock's
+//!   commit (scripted): each is resolved before the answer.
 //!
 //! The kit (the stack as a `TestApp`, `OrdererRig`, `FaultyStore`, `ScriptedFactory`,
 //! `Mariadb`, `Record`, `check_invariants`) is in `tests/src/`.
@@ -27,11 +31,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 mod admin_auth;
+mod ambiguous_commit;
 mod callbacks;
 mod client_retry;
 mod database;
 mod delivery;
 mod factory_api;
+mod lost_answers;
 mod orderer_crash;
 mod poison;
 

@@ -20,6 +20,7 @@ fn all_errors() -> Vec<ApiError> {
         ApiError::Invalid(ValidationError::Field(String::new())),
         ApiError::UnknownSku(String::new()),
         ApiError::UnknownOrder(String::new()),
+        ApiError::UnknownSale(String::new()),
         ApiError::PayloadTooLarge(0, 0),
         ApiError::UnsupportedMediaType,
         ApiError::KeyReused,
@@ -28,6 +29,11 @@ fn all_errors() -> Vec<ApiError> {
         ApiError::NotFound(String::new()),
         ApiError::MethodNotAllowed(String::new(), Vec::new()),
         ApiError::Unavailable,
+        ApiError::OutcomeUnknown {
+            what: "sale",
+            field: "sale_id",
+            id: String::new(),
+        },
         ApiError::Internal,
     ]
 }
@@ -90,6 +96,16 @@ fn every_operation_declares_the_errors_its_handler_can_produce() {
             ],
         ),
         (
+            "GET",
+            "/sales/{id}",
+            &[
+                (400, &["invalid_id"]),
+                (404, &["unknown_sale", "not_found"]),
+                (500, &["internal"]),
+                (503, &["unavailable"]),
+            ],
+        ),
+        (
             "POST",
             "/sales",
             &[
@@ -108,7 +124,7 @@ fn every_operation_declares_the_errors_its_handler_can_produce() {
                 (415, &["unsupported_media_type"]),
                 (422, &["idempotency_key_reused"]),
                 (500, &["internal"]),
-                (503, &["unavailable"]),
+                (503, &["unavailable", "outcome_unknown"]),
             ],
         ),
         (
@@ -122,7 +138,7 @@ fn every_operation_declares_the_errors_its_handler_can_produce() {
                 (413, &["payload_too_large"]),
                 (415, &["unsupported_media_type"]),
                 (500, &["internal"]),
-                (503, &["unavailable"]),
+                (503, &["unavailable", "outcome_unknown"]),
             ],
         ),
         (
@@ -136,7 +152,7 @@ fn every_operation_declares_the_errors_its_handler_can_produce() {
                 (413, &["payload_too_large"]),
                 (415, &["unsupported_media_type"]),
                 (500, &["internal"]),
-                (503, &["unavailable"]),
+                (503, &["unavailable", "outcome_unknown"]),
             ],
         ),
         (

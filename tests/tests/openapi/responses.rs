@@ -35,6 +35,7 @@ async fn real_responses_are_declared_by_the_spec() {
         .as_str()
         .expect("selling out opens a factory order")
         .to_owned();
+    let sale_id = sold.body["id"].as_str().expect("a sale id").to_owned();
     let unknown_order = uuid::Uuid::new_v4().to_string();
     let cb = |id: &str| format!("/factory/callbacks/{id}?token={}", signer.token(id));
     let completion = |product: &str, count: Value| {
@@ -57,6 +58,9 @@ async fn real_responses_are_declared_by_the_spec() {
         probe("order", "GET", "/factory-orders/{id}", format!("/factory-orders/{order}"), 200),
         probe("unknown order", "GET", "/factory-orders/{id}", format!("/factory-orders/{unknown_order}"), 404),
         probe("invalid id", "GET", "/factory-orders/{id}", "/factory-orders/not-an-id", 400),
+        probe("sale read", "GET", "/sales/{id}", format!("/sales/{sale_id}"), 200),
+        probe("unknown sale", "GET", "/sales/{id}", format!("/sales/{unknown_order}"), 404),
+        probe("invalid sale id", "GET", "/sales/{id}", "/sales/not-an-id", 400),
         probe("sale", "POST", "/sales", "/sales", 201).json(json!({"sku": "oa-idem", "quantity": 1})),
         probe("sale charset", "POST", "/sales", "/sales", 201)
             .raw("application/json; charset=utf-8", json!({"sku": "oa-idem", "quantity": 1}).to_string()),

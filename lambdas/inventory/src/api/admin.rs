@@ -1,8 +1,11 @@
-//! `PUT /admin/inventory/{sku}`: create or replace a product, behind the admin bearer token.
+//! `PUT /admin/inventory/{sku}`: create or replace a product, behind the admin bearer token; a
+//! commit whose answer was lost is resolved before answering (`outcome.rs`).
 
+use super::outcome::{self, Deadline, Found};
 use super::request::{Call, Reply, Seen};
 use super::{Api, ApiError, MAX_BODY};
-use crate::domain::{ProductSpec, Sku, ValidationError};
+use crate::domain::{Product, ProductSpec, Sku, ValidationError};
+use crate::store::StoreError;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -77,7 +80,14 @@ pub(super) async fn put_product(
             "stock is required to create a product".into(),
         )));
     }
-    let (product, created) = api.store.put_product(&spec).await?;
+    let (product, created) = match api.store.put_product(&spec).await {
+        Ok(done) => done,
+        Err(e) if e.is_ambiguous() => {
+            tracing::warn!(error = %e, sku = %spec.sku, "the admin write's commit is ambiguous: finding out");
+            (settle(api, &Deadline::of(call), &spec).await?, false)
+        }
+        Err(e) => return Err(e.into()),
+    };
     tracing::info!(
         sku = %product.sku,
         stock = product.stock,
@@ -89,6 +99,60 @@ pub(super) async fn put_product(
         if created { 201 } else { 200 },
         super::product_json(&product),
     ))
+}
+
+/// The admin write whose commit was ambiguous: the product as the spec says → it committed
+/// (answered `200`: whether this write created it is not known); otherwise written once more
+/// (a PUT: the same write again is the same result); unknown at the deadline → `503
+/// outcome_unknown` naming the SKU (read it, or PUT again).
+async fn settle(api: &Api, deadline: &Deadline, spec: &ProductSpec) -> Result<Product, ApiError> {
+    let sku = spec.sku.as_str();
+    let mut retried = false;
+    loop {
+        let found = outcome::ask(deadline, || async {
+            Ok::<_, StoreError>(match api.store.product(&spec.sku).await? {
+                Some(p) if written(&p, spec) => Found::Committed(p),
+                _ => Found::NotCommitted,
+            })
+        })
+        .await;
+        match found {
+            Some(Found::Committed(product)) => {
+                outcome::log("admin_put", "committed", sku);
+                return Ok(product);
+            }
+            Some(Found::NotCommitted) if !retried => {
+                outcome::log("admin_put", "not_committed", sku);
+                retried = true;
+                match deadline.run(api.store.put_product(spec)).await {
+                    Some(Ok((product, _))) => return Ok(product),
+                    Some(Err(e)) if e.is_ambiguous() => {}
+                    Some(Err(e)) => return Err(e.into()),
+                    None => break,
+                }
+            }
+            Some(Found::NotCommitted) => {
+                outcome::log("admin_put", "not_committed", sku);
+                return Err(ApiError::Unavailable);
+            }
+            None => break,
+        }
+    }
+    outcome::log("admin_put", "unknown", sku);
+    Err(ApiError::OutcomeUnknown {
+        what: "admin write",
+        field: "sku",
+        id: sku.to_owned(),
+    })
+}
+
+/// The product is as `spec` sets it (the stock only when the spec sets it).
+fn written(p: &Product, spec: &ProductSpec) -> bool {
+    p.name == spec.name
+        && p.reorder_point == spec.reorder_point
+        && p.reorder_quantity == spec.reorder_quantity
+        && p.buckets == spec.buckets
+        && spec.stock.is_none_or(|s| s == p.stock)
 }
 
 #[cfg(test)]

@@ -1,11 +1,13 @@
 //! `POST /factory/callbacks/{id}?token=…`: the factory's completion, authenticated by the
-//! order's signed token, restocks once.
+//! order's signed token, restocks once; a commit whose answer was lost is resolved before
+//! answering (`outcome.rs`).
 
+use super::outcome::{self, Deadline, Found};
 use super::request::{Call, Reply};
 use super::{Api, ApiError, MAX_BODY, order_json};
-use crate::domain::FactoryOrderId;
+use crate::domain::{FactoryOrder, FactoryOrderId, OrderStatus};
 use crate::factory::Completion;
-use crate::store::FulfillOutcome;
+use crate::store::{FulfillOutcome, StoreError};
 use serde_json::json;
 use tracing::Instrument;
 
@@ -47,7 +49,15 @@ pub(super) async fn complete(api: &Api, call: &Call) -> Result<Reply, ApiError> 
                 completion.product_id.chars().take(64).collect::<String>()
             )));
         }
-        match api.store.fulfill(&id, &order.correlation_id).await? {
+        let fulfilled = match api.store.fulfill(&id, &order.correlation_id).await {
+            Ok(done) => done,
+            Err(e) if e.is_ambiguous() => {
+                tracing::warn!(error = %e, "the restock's commit is ambiguous: finding out");
+                settle(api, &Deadline::of(call), &id, &order).await?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match fulfilled {
             FulfillOutcome::Restocked(o) => {
                 crate::metrics::order_fulfilled(o.quantity);
                 tracing::info!(sku = %o.sku, quantity = o.quantity, "factory order fulfilled: restocked");
@@ -62,4 +72,62 @@ pub(super) async fn complete(api: &Api, call: &Call) -> Result<Reply, ApiError> 
     }
     .instrument(span)
     .await
+}
+
+/// The restock whose commit was ambiguous. The restock is idempotent (the order's `open →
+/// fulfilled` and the `restocks` key): the order fulfilled → it committed (this callback's
+/// restock if the order was open when the callback came); still open → fulfilled once more;
+/// unknown at the deadline → `503 outcome_unknown` (the factory retries the callback).
+async fn settle(
+    api: &Api,
+    deadline: &Deadline,
+    id: &FactoryOrderId,
+    before: &FactoryOrder,
+) -> Result<FulfillOutcome, ApiError> {
+    let mut retried = false;
+    loop {
+        let found = outcome::ask(deadline, || async {
+            Ok::<_, StoreError>(match api.store.factory_order(id).await? {
+                Some(o) if o.status == OrderStatus::Fulfilled => Found::Committed(o),
+                _ => Found::NotCommitted,
+            })
+        })
+        .await;
+        match found {
+            Some(Found::Committed(o)) => {
+                outcome::log("restock", "committed", id.as_str());
+                return Ok(
+                    if before.status.is_open() && o.status == OrderStatus::Fulfilled {
+                        FulfillOutcome::Restocked(o)
+                    } else {
+                        FulfillOutcome::AlreadyClosed(o)
+                    },
+                );
+            }
+            Some(Found::NotCommitted) if !retried => {
+                outcome::log("restock", "not_committed", id.as_str());
+                retried = true;
+                match deadline
+                    .run(api.store.fulfill(id, &before.correlation_id))
+                    .await
+                {
+                    Some(Ok(done)) => return Ok(done),
+                    Some(Err(e)) if e.is_ambiguous() => {}
+                    Some(Err(e)) => return Err(e.into()),
+                    None => break,
+                }
+            }
+            Some(Found::NotCommitted) => {
+                outcome::log("restock", "not_committed", id.as_str());
+                return Err(ApiError::Unavailable);
+            }
+            None => break,
+        }
+    }
+    outcome::log("restock", "unknown", id.as_str());
+    Err(ApiError::OutcomeUnknown {
+        what: "restock",
+        field: "factory_order_id",
+        id: id.to_string(),
+    })
 }

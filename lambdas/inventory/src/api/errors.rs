@@ -17,6 +17,8 @@ pub enum ApiError {
     UnknownSku(String),
     #[error("unknown factory order {0}")]
     UnknownOrder(String),
+    #[error("no sale {0}")]
+    UnknownSale(String),
     #[error("only {available} of {sku} left, {requested} requested")]
     OutOfStock {
         sku: String,
@@ -40,6 +42,17 @@ pub enum ApiError {
     MethodNotAllowed(String, Vec<&'static str>),
     #[error("the database is unavailable; retry shortly")]
     Unavailable,
+    /// A write's outcome could not be learnt before the deadline (the database went away as
+    /// it committed): `field` (`sale_id`, `sku`, `factory_order_id`) names what to look up or
+    /// retry.
+    #[error(
+        "the database went away while this {what} was committing; whether it did is not known yet: look it up (or retry) shortly"
+    )]
+    OutcomeUnknown {
+        what: &'static str,
+        field: &'static str,
+        id: String,
+    },
     #[error("internal error")]
     Internal,
 }
@@ -49,6 +62,11 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Unavailable(why) | StoreError::AccessDenied(why) => {
                 tracing::warn!(error = %why, "database unavailable");
+                ApiError::Unavailable
+            }
+            // The writes that can end this way resolve it themselves (`outcome.rs`).
+            StoreError::Ambiguous(why) => {
+                tracing::error!(error = %why, "ambiguous outcome not resolved");
                 ApiError::Unavailable
             }
             other => {
@@ -76,14 +94,17 @@ impl ApiError {
             ApiError::InvalidJson(_) | ApiError::InvalidRequest(_) | ApiError::Invalid(_) => 400,
             ApiError::Unauthorized(_) => 401,
             ApiError::Forbidden(_) => 403,
-            ApiError::UnknownSku(_) | ApiError::UnknownOrder(_) | ApiError::NotFound(_) => 404,
+            ApiError::UnknownSku(_)
+            | ApiError::UnknownOrder(_)
+            | ApiError::UnknownSale(_)
+            | ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed(..) => 405,
             ApiError::OutOfStock { .. } => 409,
             ApiError::PayloadTooLarge(..) => 413,
             ApiError::UnsupportedMediaType => 415,
             ApiError::KeyReused => 422,
             ApiError::Internal => 500,
-            ApiError::Unavailable => 503,
+            ApiError::Unavailable | ApiError::OutcomeUnknown { .. } => 503,
         }
     }
 
@@ -97,6 +118,7 @@ impl ApiError {
             ApiError::Invalid(ValidationError::Field(_)) => "invalid_request",
             ApiError::UnknownSku(_) => "unknown_sku",
             ApiError::UnknownOrder(_) => "unknown_factory_order",
+            ApiError::UnknownSale(_) => "unknown_sale",
             ApiError::OutOfStock { .. } => "out_of_stock",
             ApiError::PayloadTooLarge(..) => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
@@ -106,11 +128,13 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(..) => "method_not_allowed",
             ApiError::Unavailable => "unavailable",
+            ApiError::OutcomeUnknown { .. } => "outcome_unknown",
             ApiError::Internal => "internal",
         }
     }
 
-    /// `{"error": code, "message": …}` (plus the stock and the factory order for `out_of_stock`).
+    /// `{"error": code, "message": …}` (plus the stock and the factory order for `out_of_stock`,
+    /// what to look up for `outcome_unknown`).
     pub fn body(&self) -> Value {
         let mut body = json!({ "error": self.code(), "message": self.to_string() });
         if let ApiError::OutOfStock {
@@ -124,6 +148,9 @@ impl ApiError {
             body["available"] = json!(available);
             body["factory_order"] = json!(order);
         }
+        if let ApiError::OutcomeUnknown { field, id, .. } = self {
+            body[*field] = json!(id);
+        }
         body
     }
 
@@ -131,6 +158,7 @@ impl ApiError {
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         match self {
             ApiError::Unavailable => vec![("retry-after", "1".to_owned())],
+            ApiError::OutcomeUnknown { .. } => vec![("retry-after", "2".to_owned())],
             ApiError::Unauthorized(_) => vec![("www-authenticate", "Bearer".to_owned())],
             ApiError::MethodNotAllowed(_, allow) => vec![("allow", allow.join(", "))],
             _ => Vec::new(),

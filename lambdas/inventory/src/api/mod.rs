@@ -5,7 +5,8 @@
 //! - `routes.rs`: the table, the router, method and "served here" checks, the JSON response;
 //! - `observe.rs`: the layer around every request (correlation id, log line, capture record);
 //! - one file per group of routes: `sales.rs`, `inventory.rs`, `admin.rs`, `callbacks.rs`,
-//!   `events.rs`; `request.rs` is what a handler gets, `errors.rs` what it may fail with.
+//!   `events.rs`; `request.rs` is what a handler gets, `errors.rs` what it may fail with;
+//!   `outcome.rs` resolves a write whose commit was ambiguous before the handler answers.
 
 mod admin;
 mod callbacks;
@@ -13,6 +14,7 @@ mod errors;
 mod events;
 mod inventory;
 mod observe;
+mod outcome;
 mod request;
 mod routes;
 mod sales;
@@ -22,6 +24,7 @@ mod tests;
 pub use admin::AdminToken;
 pub use errors::ApiError;
 pub use inventory::{order_json, product_json};
+pub use outcome::LOCAL_BUDGET;
 pub use routes::{Endpoint, Function, ROUTES, Route, match_route};
 pub use sales::sale_json;
 

@@ -38,6 +38,7 @@ impl Function {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     Sell,
+    Sale,
     Products,
     Product,
     FactoryOrder,
@@ -106,6 +107,7 @@ use Function::{Restock, SalesApi};
 /// The public API. One line per route: method, path, handler, the functions serving it.
 pub const ROUTES: &[Route] = &[
     Route::new("POST", "/sales", Endpoint::Sell, &[SalesApi]),
+    Route::new("GET", "/sales/{id}", Endpoint::Sale, &[SalesApi]),
     Route::new("GET", "/inventory", Endpoint::Products, &[SalesApi]),
     Route::new("GET", "/inventory/{sku}", Endpoint::Product, &[SalesApi]),
     Route::new(
@@ -140,6 +142,7 @@ impl Endpoint {
     async fn call(self, api: &Api, call: &Call, seen: &mut Seen) -> Result<Reply, ApiError> {
         match self {
             Endpoint::Sell => sales::sell(api, call, seen).await,
+            Endpoint::Sale => sales::sale(api, call, seen).await,
             Endpoint::Products => inventory::products(api).await,
             Endpoint::Product => inventory::product(api, call, seen).await,
             Endpoint::FactoryOrder => inventory::factory_order(api, call, seen).await,

@@ -1,11 +1,13 @@
 //! `POST /sales`: one sale, idempotent per `Idempotency-Key`; a stock-out publishes its event
-//! after the commit.
+//! after the commit; a commit whose answer was lost is resolved before answering
+//! (`outcome.rs`). `GET /sales/{id}`: a sale read back.
 
+use super::outcome::{self, Deadline, Found};
 use super::request::{Call, Reply, Seen};
 use super::{Api, ApiError, MAX_BODY};
-use crate::domain::{Quantity, Sale, SaleRequest, Sku, ValidationError, rfc3339};
+use crate::domain::{Quantity, Sale, SaleRequest, Sku, ValidationError, new_id, parse_id, rfc3339};
 use crate::messaging::publish_after_commit;
-use crate::store::SaleOutcome;
+use crate::store::{SaleOutcome, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -50,7 +52,72 @@ pub(super) async fn sell(api: &Api, call: &Call, seen: &mut Seen) -> Result<Repl
         idempotency_key,
         correlation_id: call.correlation_id.clone(),
     };
-    match api.store.sell(&sale).await? {
+    // Chosen here, so the sale can be looked up if the answer of its commit is lost.
+    let id = new_id();
+    match api.store.sell_as(&id, &sale).await {
+        Ok(outcome) => answer(api, &sale, outcome).await,
+        Err(e) if e.is_ambiguous() => {
+            tracing::warn!(error = %e, sale_id = %id, "the sale's commit is ambiguous: finding out");
+            settle(api, &Deadline::of(call), &id, &sale).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The sale `id` whose commit was ambiguous: committed → `201` with it; certainly not → sold
+/// once more as the same `id` (safe even if the first attempt commits late: the id is the
+/// sales table's primary key, so one of the two finds the other's sale); still unknown at the
+/// deadline → `503 outcome_unknown` naming `id` (`GET /sales/{id}` tells later).
+async fn settle(
+    api: &Api,
+    deadline: &Deadline,
+    id: &str,
+    req: &SaleRequest,
+) -> Result<Reply, ApiError> {
+    let mut retried = false;
+    loop {
+        let found = outcome::ask(deadline, || async {
+            Ok::<_, StoreError>(match api.store.sale(id).await? {
+                Some(sale) => Found::Committed(sale),
+                None => Found::NotCommitted,
+            })
+        })
+        .await;
+        match found {
+            Some(Found::Committed(sale)) => {
+                outcome::log("sale", "committed", id);
+                return Ok(Reply::new(201, sale_json(&sale)));
+            }
+            Some(Found::NotCommitted) if !retried => {
+                outcome::log("sale", "not_committed", id);
+                retried = true;
+                match deadline.run(api.store.sell_as(id, req)).await {
+                    Some(Ok(outcome)) => return answer(api, req, outcome).await,
+                    // The retry's answer was lost too: ask again.
+                    Some(Err(e)) if e.is_ambiguous() => {}
+                    Some(Err(e)) => return Err(e.into()),
+                    None => break,
+                }
+            }
+            // The retry did not commit either: certainly not sold.
+            Some(Found::NotCommitted) => {
+                outcome::log("sale", "not_committed", id);
+                return Err(ApiError::Unavailable);
+            }
+            None => break,
+        }
+    }
+    outcome::log("sale", "unknown", id);
+    Err(ApiError::OutcomeUnknown {
+        what: "sale",
+        field: "sale_id",
+        id: id.to_owned(),
+    })
+}
+
+/// The answer to what the store did with a sale.
+async fn answer(api: &Api, sale: &SaleRequest, outcome: SaleOutcome) -> Result<Reply, ApiError> {
+    match outcome {
         SaleOutcome::Sold { sale, event } => {
             crate::metrics::sale_completed();
             if let Some(event) = event {
@@ -61,9 +128,12 @@ pub(super) async fn sell(api: &Api, call: &Call, seen: &mut Seen) -> Result<Repl
             }
             Ok(Reply::new(201, sale_json(&sale)))
         }
-        SaleOutcome::Replayed(sale) => {
-            let mut r = Reply::new(201, sale_json(&sale));
-            r.headers.push(("idempotent-replayed", "true".into()));
+        SaleOutcome::Replayed(replayed) => {
+            let mut r = Reply::new(201, sale_json(&replayed));
+            // A retry by key; a retry by the same sale id (a lost answer) is the same sale.
+            if sale.idempotency_key.is_some() {
+                r.headers.push(("idempotent-replayed", "true".into()));
+            }
             Ok(r)
         }
         SaleOutcome::KeyReused => Err(ApiError::KeyReused),
@@ -88,6 +158,19 @@ pub(super) async fn sell(api: &Api, call: &Call, seen: &mut Seen) -> Result<Repl
         }
         SaleOutcome::UnknownSku => Err(ApiError::UnknownSku(sale.sku.to_string())),
     }
+}
+
+/// `GET /sales/{id}`: a committed sale (404 when there is none, 400 for an id that is not one).
+pub(super) async fn sale(api: &Api, call: &Call, seen: &mut Seen) -> Result<Reply, ApiError> {
+    let id = parse_id(&call.param)?;
+    let sale = api
+        .store
+        .sale(&id)
+        .await?
+        .ok_or(ApiError::UnknownSale(id))?;
+    seen.sku = Some(sale.sku.to_string());
+    seen.quantity = Some(sale.quantity);
+    Ok(Reply::new(200, sale_json(&sale)))
 }
 
 pub fn sale_json(s: &Sale) -> Value {

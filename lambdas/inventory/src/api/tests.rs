@@ -154,3 +154,34 @@ async fn the_admin_put_sets_buckets_and_can_keep_the_total() {
     let (status, body) = call(&app, request("GET", "/inventory/hot", None, false)).await;
     assert_eq!((status, &body["buckets"]), (200, &json!(16)));
 }
+
+#[tokio::test]
+async fn a_sale_is_read_back_by_its_id() {
+    let app = app();
+    stock(&app, "glazed", 5, 0).await;
+    let (_, sale) = sell(&app, "glazed", 2).await;
+    let id = sale["id"].as_str().expect("an id");
+    let (status, read) = call(&app, request("GET", &format!("/sales/{id}"), None, false)).await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(
+        (
+            &read["id"],
+            &read["sku"],
+            &read["quantity"],
+            &read["remaining_stock"]
+        ),
+        (&sale["id"], &json!("glazed"), &json!(2), &json!(3))
+    );
+    let unknown = crate::domain::new_id();
+    let (status, body) = call(
+        &app,
+        request("GET", &format!("/sales/{unknown}"), None, false),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("unknown_sale"))
+    );
+    let (status, body) = call(&app, request("GET", "/sales/not-an-id", None, false)).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_id")));
+}

@@ -15,6 +15,14 @@ pub enum StoreError {
     /// MySQL store re-reads it and retries once; HTTP maps it to 503 like `Unavailable`.
     #[error("database access denied: {0}")]
     AccessDenied(#[source] Cause),
+    /// The connection failed while, or after, the statement that commits was on its way (reset,
+    /// closed, killed, server gone): the write may have committed or not. Only an operation
+    /// that commits in the statement it sends reports it ([`StoreError::from_commit`]): the
+    /// sale (`Sales::sell_as`), the admin upsert and the restock. The caller finds out by
+    /// reading what it wrote (`Sales::sale` by the id it chose); HTTP answers 503
+    /// `outcome_unknown` when it cannot.
+    #[error("outcome unknown: {0}")]
+    Ambiguous(#[source] Cause),
     #[error("database error: {0}")]
     Database(#[source] Cause),
     #[error("unexpected data in the database: {0}")]
@@ -27,9 +35,60 @@ impl StoreError {
         match self {
             StoreError::Unavailable(_) => "unavailable",
             StoreError::AccessDenied(_) => "access_denied",
+            StoreError::Ambiguous(_) => "ambiguous",
             StoreError::Database(_) => "database",
             StoreError::Corrupt(_) => "corrupt",
         }
+    }
+}
+
+impl StoreError {
+    /// A driver error of the statement that commits, raised once that statement was sent:
+    /// losing the connection then is [`StoreError::Ambiguous`] (the server may have committed
+    /// before the answer was lost); every other error is what `From<sqlx::Error>` says, and
+    /// certainly did not commit (the procedures and transactions roll back on any error they
+    /// raise before their commit). Errors before the statement was sent (pool acquire timeout,
+    /// connection refused, access denied: the caller acquires the connection first) never
+    /// come here: nothing was executed.
+    pub(crate) fn from_commit(e: sqlx::Error) -> StoreError {
+        if connection_lost(&e) {
+            StoreError::Ambiguous(e.into())
+        } else {
+            e.into()
+        }
+    }
+
+    /// An error of a read after the write's commit (the answer's re-read): the write committed,
+    /// but this call cannot say so, so a lost database is [`StoreError::Ambiguous`] (the
+    /// caller resolves it by reading again) rather than a failure the caller would report.
+    pub(crate) fn after_commit(self) -> StoreError {
+        match self {
+            StoreError::Unavailable(why) | StoreError::AccessDenied(why) => {
+                StoreError::Ambiguous(why)
+            }
+            other => other,
+        }
+    }
+
+    /// The write may or may not have committed ([`StoreError::Ambiguous`]).
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self, StoreError::Ambiguous(_))
+    }
+}
+
+/// The connection failed under a statement: the server may have run it to the end.
+fn connection_lost(e: &sqlx::Error) -> bool {
+    use sqlx::Error as E;
+    match e {
+        E::Io(_) | E::Tls(_) | E::Protocol(_) | E::WorkerCrashed => true,
+        E::Database(db) => db
+            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .is_some_and(|m| {
+                // 1053 server shutdown, 1317 query interrupted, 1927 connection killed (a
+                // procedure can be interrupted after its COMMIT), 2006 / 2013 server gone.
+                matches!(m.number(), 1053 | 1317 | 1927 | 2006 | 2013)
+            }),
+        _ => false,
     }
 }
 
@@ -140,6 +199,29 @@ mod tests {
         let driver = cause.source().expect("the sqlx error");
         assert!(driver.downcast_ref::<sqlx::Error>().is_some());
         assert!(err.to_string().starts_with("database unavailable: "));
+    }
+
+    #[test]
+    fn a_lost_connection_under_the_commit_is_ambiguous_anything_else_is_not() {
+        let reset = || sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into());
+        let eof = sqlx::Error::Protocol("unexpected end of stream".into());
+        assert!(StoreError::from_commit(reset()).is_ambiguous());
+        assert!(StoreError::from_commit(eof).is_ambiguous());
+        assert!(StoreError::from_commit(sqlx::Error::WorkerCrashed).is_ambiguous());
+        assert_eq!(StoreError::from_commit(reset()).kind(), "ambiguous");
+        // Before the statement was sent: certainly not executed.
+        assert!(matches!(
+            StoreError::from_commit(sqlx::Error::PoolTimedOut),
+            StoreError::Unavailable(_)
+        ));
+        assert!(matches!(
+            StoreError::from(reset()),
+            StoreError::Unavailable(_)
+        ));
+        assert!(matches!(
+            StoreError::from_commit(sqlx::Error::RowNotFound),
+            StoreError::Database(_)
+        ));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use super::rows::OrderRefRow;
 use super::{PoolSettings, SaleOutcome, Sales, Schema, StoreError};
-use crate::domain::{SaleRequest, StockOutEvent, new_id, now_millis};
+use crate::domain::{Sale, SaleRequest, StockOutEvent, new_id, now_millis};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use std::future::Future;
 use std::str::FromStr;
@@ -165,8 +165,11 @@ impl Schema for MySqlStore {
 
 #[async_trait::async_trait]
 impl Sales for MySqlStore {
-    async fn sell(&self, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
-        self.retry_auth("sell", || self.sell_once(req)).await
+    async fn sell_as(&self, id: &str, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
+        self.retry_auth("sell", || self.sell_once(id, req)).await
+    }
+    async fn sale(&self, id: &str) -> Result<Option<Sale>, StoreError> {
+        self.retry_auth("sale", || self.sale_read(id)).await
     }
 }
 
@@ -189,15 +192,17 @@ impl MySqlStore {
     /// its outbox event when the total reaches the reorder point, and commits, all on the
     /// server. A reused key
     /// (replay) and a refusal answer without having changed anything and take their own
-    /// (rare) paths.
-    async fn sell_once(&self, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
+    /// (rare) paths. The connection is acquired first: failing there, nothing was sent; once
+    /// the `CALL` is on its way, a lost connection is [`StoreError::Ambiguous`] (it commits
+    /// inside).
+    async fn sell_once(&self, id: &str, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
         let now = now_millis();
-        let id = new_id();
         let order_id = new_id();
         let event_id = new_id();
         let q = req.quantity.get();
+        let mut conn = self.pool.acquire().await?;
         let row: SellRow = sqlx::query_as("CALL donut_sell(?, ?, ?, ?, ?, ?, ?, ?, ?)")
-            .bind(&id)
+            .bind(id)
             .bind(req.sku.as_str())
             .bind(q)
             .bind(req.idempotency_key.as_deref())
@@ -206,10 +211,12 @@ impl MySqlStore {
             .bind(now)
             .bind(&order_id)
             .bind(&event_id)
-            .fetch_one(&self.pool)
-            .await?;
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(StoreError::from_commit)?;
+        drop(conn);
         let remaining = match (row.outcome.as_str(), row.remaining) {
-            ("replay", _) => return self.replay(req).await,
+            ("replay", _) => return self.replay_as(id, req).await,
             ("refused", _) => return self.refuse(req).await,
             ("sold", Some(remaining)) => remaining,
             (other, remaining) => {
@@ -242,7 +249,7 @@ impl MySqlStore {
         };
         Ok(SaleOutcome::sold(
             req,
-            id,
+            id.to_owned(),
             remaining,
             now,
             factory_order,

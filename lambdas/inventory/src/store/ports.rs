@@ -7,15 +7,28 @@ use super::{
     FulfillOutcome, Ledger, Movement, OutboxEntry, SaleOutcome, SaleRow, StoreError, StuckOrders,
 };
 use crate::domain::{
-    FactoryOrder, FactoryOrderId, Millis, OrderStatus, Product, ProductSpec, SaleRequest, Sku,
+    FactoryOrder, FactoryOrderId, Millis, OrderStatus, Product, ProductSpec, Sale, SaleRequest,
+    Sku, new_id,
 };
 use async_trait::async_trait;
 use std::sync::Arc;
 
-/// The hot path: one purchase, atomically (`POST /sales`).
+/// The hot path: one purchase, atomically (`POST /sales`), and a sale read back by its id
+/// (`GET /sales/{id}`, and the answer to a sale whose commit was ambiguous).
 #[async_trait]
 pub trait Sales: Send + Sync {
-    async fn sell(&self, req: &SaleRequest) -> Result<SaleOutcome, StoreError>;
+    /// A purchase with a fresh sale id.
+    async fn sell(&self, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
+        self.sell_as(&new_id(), req).await
+    }
+    /// A purchase stored as sale `id` (the caller's, so it can look the sale up when the
+    /// answer is lost: [`StoreError::Ambiguous`]). The id is the sales table's primary key: a
+    /// second call with the same id never sells again, it answers `Replayed` with the sale the
+    /// first call made, whichever of the two commits first.
+    async fn sell_as(&self, id: &str, req: &SaleRequest) -> Result<SaleOutcome, StoreError>;
+    /// The committed sale `id`, or `None`. `remaining_stock` is the stock right after the sale
+    /// when it was recorded (sales with an idempotency key), else the SKU's stock now.
+    async fn sale(&self, id: &str) -> Result<Option<Sale>, StoreError>;
 }
 
 /// Products and their stock (`GET /inventory`, the admin PUT).

@@ -129,7 +129,8 @@ impl OrderRefRow {
     }
 }
 
-/// A sale found by its idempotency key, with the fingerprint of the request that made it.
+/// A sale found by its idempotency key or its id, with the fingerprint of the request that made
+/// it (keyed sales only).
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct KeyedSaleRow {
     pub id: String,

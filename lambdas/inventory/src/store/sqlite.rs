@@ -2,7 +2,7 @@
 
 use super::error::is_unique_violation;
 use super::{PoolSettings, SaleOutcome, Sales, Schema, StoreError};
-use crate::domain::{Millis, SaleRequest, new_id, now_millis};
+use crate::domain::{Millis, Sale, SaleRequest, now_millis};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
 use std::time::Duration;
@@ -151,15 +151,17 @@ async fn insert_sale(
 
 #[async_trait::async_trait]
 impl Sales for SqliteStore {
-    async fn sell(&self, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
-        self.retry_auth("sell", || self.sell_once(req)).await
+    async fn sell_as(&self, id: &str, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
+        self.retry_auth("sell", || self.sell_once(id, req)).await
+    }
+    async fn sale(&self, id: &str) -> Result<Option<Sale>, StoreError> {
+        self.retry_auth("sale", || self.sale_read(id)).await
     }
 }
 
 impl SqliteStore {
-    async fn sell_once(&self, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
+    async fn sell_once(&self, id: &str, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
         let now = now_millis();
-        let id = new_id();
         let q = req.quantity.get();
         let mut tx = self.pool.begin_with(dialect::BEGIN_WRITE).await?;
         let product: Option<(i64, i64)> = sqlx::query_as(PRODUCT_SQL)
@@ -174,7 +176,11 @@ impl SqliteStore {
         };
         let Some((remaining, reorder_point)) = taken else {
             tx.rollback().await?;
-            // A keyed retry of a sale that already happened replays it (even once sold out).
+            // A retry of a sale that already happened replays it (even once sold out): by its
+            // own id (a lost answer), or by its key.
+            if let Some(row) = sales::sale_by_id(&self.pool, id).await? {
+                return Ok(SaleOutcome::Replayed(row.into_sale()?));
+            }
             if let Some(key) = &req.idempotency_key
                 && let Some(row) = sales::sale_by_key(&self.pool, key).await?
             {
@@ -182,9 +188,9 @@ impl SqliteStore {
             }
             return self.refuse(req).await;
         };
-        if !insert_sale(&mut tx, &id, req, Some(remaining), now).await? {
+        if !insert_sale(&mut tx, id, req, Some(remaining), now).await? {
             tx.rollback().await?;
-            return self.replay(req).await;
+            return self.replay_as(id, req).await;
         }
         let (factory_order, event) = if remaining <= reorder_point {
             let (order, event) =
@@ -194,10 +200,10 @@ impl SqliteStore {
         } else {
             (None, None)
         };
-        tx.commit().await?;
+        tx.commit().await.map_err(StoreError::from_commit)?;
         Ok(SaleOutcome::sold(
             req,
-            id,
+            id.to_owned(),
             remaining,
             now,
             factory_order,

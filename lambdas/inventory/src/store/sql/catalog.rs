@@ -112,10 +112,14 @@ impl Adapter {
         let (rows, total) = lock_buckets(&mut tx, sku).await?;
         add_buckets(&mut tx, sku, rows, spec.buckets, now).await?;
         spread(&mut tx, sku, spec.buckets, spec.stock.unwrap_or(total), now).await?;
-        tx.commit().await?;
-        let product = self.product_once(&spec.sku).await?.ok_or_else(|| {
-            StoreError::Corrupt(format!("product {} vanished after write", spec.sku).into())
-        })?;
+        tx.commit().await.map_err(StoreError::from_commit)?;
+        let product = self
+            .product_once(&spec.sku)
+            .await
+            .map_err(StoreError::after_commit)?
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("product {} vanished after write", spec.sku).into())
+            })?;
         Ok((product, created))
     }
 }

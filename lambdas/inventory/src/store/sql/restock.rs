@@ -88,8 +88,12 @@ impl Adapter {
             }
             None => false,
         };
-        tx.commit().await?;
-        Ok(match self.factory_order_once(id).await? {
+        tx.commit().await.map_err(StoreError::from_commit)?;
+        let read = self
+            .factory_order_once(id)
+            .await
+            .map_err(StoreError::after_commit)?;
+        Ok(match read {
             None => FulfillOutcome::Unknown,
             Some(o) if closed => FulfillOutcome::Restocked(o),
             Some(o) => FulfillOutcome::AlreadyClosed(o),

@@ -7,7 +7,8 @@ use super::orders::insert_transition;
 use super::outbox::insert_outbox;
 use super::{Adapter, Db, dialect};
 use crate::domain::{
-    FactoryOrderId, Millis, OrderRef, OrderStatus, SaleRequest, StockOutEvent, new_id, now_millis,
+    FactoryOrderId, Millis, OrderRef, OrderStatus, Sale, SaleRequest, StockOutEvent, new_id,
+    now_millis,
 };
 use crate::store::error::is_unique_violation;
 use crate::store::rows::{KeyedSaleRow, OrderRefRow, RefusalRow};
@@ -25,6 +26,22 @@ pub(super) async fn sale_by_key<'e>(
          WHERE idempotency_key = ?",
     )
     .bind(key)
+    .fetch_optional(ex)
+    .await
+}
+
+/// The sale `id`; an unrecorded `remaining_stock` (a sale without a key) is the SKU's stock now.
+pub(super) async fn sale_by_id<'e>(
+    ex: impl Executor<'e, Database = Db>,
+    id: &str,
+) -> Result<Option<KeyedSaleRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT s.id, s.sku, s.quantity, COALESCE(s.remaining_stock, ",
+        total_stock!(),
+        ") AS remaining_stock, s.created_at, s.request_hash FROM sales s \
+         LEFT JOIN products p ON p.sku = s.sku WHERE s.id = ?"
+    ))
+    .bind(id)
     .fetch_optional(ex)
     .await
 }
@@ -137,6 +154,32 @@ pub(super) fn replayed(row: KeyedSaleRow, req: &SaleRequest) -> Result<SaleOutco
 }
 
 impl Adapter {
+    /// The committed sale `id` (`Sales::sale`).
+    pub(super) async fn sale_read(&self, id: &str) -> Result<Option<Sale>, StoreError> {
+        sale_by_id(self.pool(), id)
+            .await?
+            .map(KeyedSaleRow::into_sale)
+            .transpose()
+    }
+
+    /// The sale row's insert hit a unique key: this sale's own id (a retry of a sale whose
+    /// answer was lost, and the first attempt committed: its sale), else the idempotency key.
+    pub(super) async fn replay_as(
+        &self,
+        id: &str,
+        req: &SaleRequest,
+    ) -> Result<SaleOutcome, StoreError> {
+        if let Some(row) = sale_by_id(self.pool(), id).await? {
+            if row.sku != req.sku.as_str() || row.quantity != req.quantity.get() {
+                return Err(StoreError::Corrupt(
+                    format!("sale {id} exists for another request").into(),
+                ));
+            }
+            return Ok(SaleOutcome::Replayed(row.into_sale()?));
+        }
+        self.replay(req).await
+    }
+
     /// A retry with a used idempotency key: the original sale, or `KeyReused`.
     pub(super) async fn replay(&self, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
         let key = req.idempotency_key.as_deref().unwrap_or_default();
