@@ -134,6 +134,7 @@ async fn event_files_are_answered_by_the_deployed_functions() {
         ("sales-api/get-inventory.json", 200),
         ("sales-api/get-product.json", 200),
         ("sales-api/get-factory-order.json", 404),
+        ("sales-api/get-sale.json", 404),
         ("sales-api/post-events.json", 202),
         ("sales-api/get-health.json", 200),
         ("sales-api/unmatched.json", 404),
