@@ -68,6 +68,8 @@ pub enum Command {
         #[command(subcommand)]
         command: SkuCommand,
     },
+    /// The database's migrations, through the deployed migrate function (--aws / --stack).
+    Migrations(crate::aws::migrations::MigrationsArgs),
     /// The pipeline's alarms.
     Alarms {
         /// Exit with status 3 when an alarm is in ALARM.
