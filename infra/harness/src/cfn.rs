@@ -1,6 +1,13 @@
 //! The CloudFormation custom-resource lifecycle, played locally: `Create`, `Update` and
 //! `Delete` requests sent to the service token's function (asynchronously, as CloudFormation
 //! invokes it), with a local `ResponseURL` that records the `PUT` answer.
+//!
+//! What CloudFormation does after a `FAILED` answer is played too: a failed `Update` is followed
+//! by the rollback's `Update` with the previous properties (`ResourceProperties` = the last
+//! ones that succeeded, `OldResourceProperties` = the failed ones: [`update_or_roll_back`]);
+//! a failed `Create` by the `Delete` of the stack's rollback ([`create_or_roll_back`]). The
+//! harness keeps, per resource, the physical id and the last properties that succeeded (after a
+//! failed `Create`, the ones it was created with, as the `Delete` needs its physical id).
 
 use crate::template::{REGION, scalar};
 use crate::{Error, Harness, invoke_async};
@@ -70,11 +77,67 @@ async fn record(
     StatusCode::OK
 }
 
-pub async fn request(h: &Harness, id: &str, request_type: &str) -> Result<Value, Error> {
-    let t = &h.template;
-    let props = t
+/// The resource's properties in the template, intrinsics resolved.
+pub fn template_properties(h: &Harness, id: &str) -> Result<Value, Error> {
+    h.template
         .prop(id, &[], &h.values)?
-        .ok_or_else(|| format!("custom resource {id}: no Properties"))?;
+        .ok_or_else(|| format!("custom resource {id}: no Properties").into())
+}
+
+fn failed(answer: &Value) -> bool {
+    answer.get("Status").and_then(Value::as_str) != Some("SUCCESS")
+}
+
+/// An `Update` to `properties` (a new release: say another `CodeVersion`); if it answers
+/// `FAILED`, the rollback's `Update` back to the last properties that succeeded. The answers:
+/// the update's, and the rollback's if there was one (`UPDATE_ROLLBACK_COMPLETE` needs it to be
+/// `SUCCESS`).
+pub async fn update_or_roll_back(
+    h: &Harness,
+    id: &str,
+    properties: Value,
+) -> Result<(Value, Option<Value>), Error> {
+    let answer = send(h, id, "Update", properties.clone(), None).await?;
+    if !failed(&answer) {
+        return Ok((answer, None));
+    }
+    let previous = h
+        .custom
+        .lock()
+        .await
+        .get(id)
+        .map(|(_, props)| props.clone())
+        .ok_or_else(|| format!("custom resource {id}: no previous properties"))?;
+    let rollback = send(h, id, "Update", previous, Some(properties)).await?;
+    Ok((answer, Some(rollback)))
+}
+
+/// A `Create`; if it answers `FAILED`, the `Delete` of the stack's rollback. The answers.
+pub async fn create_or_roll_back(h: &Harness, id: &str) -> Result<(Value, Option<Value>), Error> {
+    let answer = request(h, id, "Create").await?;
+    if !failed(&answer) {
+        return Ok((answer, None));
+    }
+    let delete = request(h, id, "Delete").await?;
+    Ok((answer, Some(delete)))
+}
+
+/// A request with the template's properties.
+pub async fn request(h: &Harness, id: &str, request_type: &str) -> Result<Value, Error> {
+    let props = template_properties(h, id)?;
+    send(h, id, request_type, props, None).await
+}
+
+/// A request with `props` as `ResourceProperties`; an `Update`'s `OldResourceProperties` are
+/// `old`, else the last properties that succeeded.
+pub async fn send(
+    h: &Harness,
+    id: &str,
+    request_type: &str,
+    props: Value,
+    old: Option<Value>,
+) -> Result<Value, Error> {
+    let t = &h.template;
     let token = props.get("ServiceToken").map(scalar).unwrap_or_default();
     // The token is a function ARN, possibly qualified (`…:live` for an alias).
     let function = h
@@ -107,11 +170,11 @@ pub async fn request(h: &Harness, id: &str, request_type: &str) -> Result<Value,
     });
     let previous = h.custom.lock().await.get(id).cloned();
     if request_type != "Create" {
-        let (physical, old) = previous
+        let (physical, previous_props) = previous
             .ok_or_else(|| format!("custom resource {id}: {request_type} before Create"))?;
         event["PhysicalResourceId"] = json!(physical);
         if request_type == "Update" {
-            event["OldResourceProperties"] = old;
+            event["OldResourceProperties"] = old.unwrap_or(previous_props);
         }
     }
     let delivered = invoke_async(target, &event, &h.logs).await;
@@ -130,7 +193,11 @@ pub async fn request(h: &Harness, id: &str, request_type: &str) -> Result<Value,
         .to_owned();
     let mut custom = h.custom.lock().await;
     if request_type == "Delete" {
-        custom.remove(id);
+        if !failed(&answer) {
+            custom.remove(id);
+        }
+    } else if request_type == "Update" && failed(&answer) {
+        // CloudFormation keeps the resource as it was: the rollback updates back to it.
     } else {
         custom.insert(
             id.to_owned(),

@@ -10,7 +10,8 @@
 //!   values; API Gateway and Function URL addresses rewritten to the local endpoints);
 //! - feeds them the events AWS would, derived from the template: HTTP API routes
 //!   ([`apigw`]), Function URLs, SQS event source mappings ([`esm`]), schedules, CloudWatch Logs
-//!   subscriptions ([`logs`]) and the custom resources' lifecycle ([`cfn`]).
+//!   subscriptions ([`logs`]) and the custom resources' lifecycle ([`cfn`]);
+//! - on request, Lambda's Invoke API for clients that call Lambda themselves ([`invoke_api`]).
 //!
 //! Time is compressed where AWS waits minutes (documented per option): a queue's visibility
 //! timeout can be shortened ([`Options::visibility_timeout`]), asynchronous retries wait seconds
@@ -24,6 +25,7 @@ pub mod apigw;
 pub mod aws;
 pub mod cfn;
 pub mod esm;
+pub mod invoke_api;
 pub mod logs;
 pub mod moto;
 pub mod runtime;

@@ -71,6 +71,8 @@ pub enum Command {
     /// Before the first deploy: account concurrency, zones, OpsEmail, CA bundle, build architecture
     /// (always against AWS; exit 1 when something blocks the deploy).
     Preflight(crate::aws::preflight::Args),
+    /// The database's migrations, through the deployed migrate function (--aws / --stack).
+    Migrations(crate::aws::migrations::MigrationsArgs),
     /// The pipeline's alarms.
     Alarms {
         /// Exit with status 3 when an alarm is in ALARM.

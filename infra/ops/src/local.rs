@@ -51,6 +51,13 @@ pub async fn run(cli: &Cli) -> Result<Value, Failure> {
                 "preflight checks AWS, not the local stack".into(),
             ));
         }
+        Command::Migrations(_) => {
+            return Err(Failure::Usage(
+                "the local stack migrates its own database at start: `migrations` works with \
+                 --aws or --stack (through the deployed migrate function)"
+                    .into(),
+            ));
+        }
         Command::Failures { .. } => {
             return Err(Failure::Usage(
                 "the local stack invokes nothing asynchronously: `failures` works with --aws \

@@ -12,7 +12,7 @@
 //! grants the privileges on tables a new migration added. It never revokes: privileges someone
 //! granted by hand to that account stay (see docs/deploy.md).
 
-use sqlx::{AssertSqlSafe, Connection, MySqlConnection};
+use sqlx::{AssertSqlSafe, MySqlConnection};
 
 /// What the functions do with the app's tables, and nothing more. Checked against the SQL in
 /// lambdas/inventory/src/store/: every statement is a SELECT (some `LOCK IN SHARE MODE`), an
@@ -185,11 +185,13 @@ pub async fn ensure(
 }
 
 /// Connects with `admin` and runs [`ensure`] on one connection, closed afterwards.
+#[cfg(test)]
 pub async fn ensure_with(
     admin: &sqlx::mysql::MySqlConnectOptions,
     database: &str,
     user: &AppUser,
 ) -> Result<Vec<String>, String> {
+    use sqlx::Connection;
     let mut conn = MySqlConnection::connect_with(admin)
         .await
         .map_err(|e| format!("application user: connecting as the admin: {e}"))?;
@@ -249,6 +251,7 @@ mod tests {
         use super::super::*;
         use inventory::domain::{ProductSpec, Quantity, SaleRequest, Sku, now_millis};
         use inventory::store::{FulfillOutcome, PoolSettings, SaleOutcome, connect_mysql};
+        use sqlx::Connection;
         use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
         use std::str::FromStr;
 

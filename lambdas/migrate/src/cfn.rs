@@ -70,9 +70,18 @@ impl CfnResponse {
 pub enum Invocation {
     /// A CloudFormation custom resource request.
     CustomResource(Box<CfnRequest>),
-    /// `{"action": "migrate"}`: an operator running the migrations by hand.
-    Direct,
+    /// An operator's payload (`donut-ops migrations …`, or `aws lambda invoke`).
+    Operator(Operator),
     Invalid(String),
+}
+
+/// The operator's payloads: `{"action":"migrate"}` (a deploy by hand), `{"action":"status"}`,
+/// `{"action":"repair","version":V}` (V a number or a string of digits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operator {
+    Migrate,
+    Status,
+    Repair { version: i64 },
 }
 
 impl Invocation {
@@ -84,12 +93,36 @@ impl Invocation {
             };
         }
         match payload.get("action").and_then(|a| a.as_str()) {
-            Some("migrate") => Invocation::Direct,
+            Some("migrate") => Invocation::Operator(Operator::Migrate),
+            Some("status") => Invocation::Operator(Operator::Status),
+            Some("repair") => {
+                let version = match payload.get("version") {
+                    Some(serde_json::Value::Number(n)) => n.as_i64(),
+                    Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+                    _ => None,
+                };
+                match version {
+                    Some(version) if version > 0 => Invocation::Operator(Operator::Repair { version }),
+                    _ => Invocation::Invalid(
+                        "repair needs an explicit \"version\": the migration version (digits) whose \
+                         dirty row to remove"
+                            .into(),
+                    ),
+                }
+            }
             _ => Invocation::Invalid(
-                "expected a CloudFormation custom resource request or {\"action\":\"migrate\"}"
+                "expected a CloudFormation custom resource request or {\"action\": \"migrate\" | \
+                 \"status\" | \"repair\"}"
                     .into(),
             ),
         }
+    }
+}
+
+impl CfnRequest {
+    /// The stack's name, from `arn:aws:cloudformation:<region>:<account>:stack/<name>/<id>`.
+    pub fn stack_name(&self) -> Option<&str> {
+        self.stack_id.split('/').nth(1).filter(|s| !s.is_empty())
     }
 }
 
@@ -178,8 +211,28 @@ mod tests {
         assert_eq!(request("Create", None).request_type, "Create");
         assert!(matches!(
             Invocation::parse(json!({"action": "migrate"})),
-            Invocation::Direct
+            Invocation::Operator(Operator::Migrate)
         ));
+        assert!(matches!(
+            Invocation::parse(json!({"action": "status"})),
+            Invocation::Operator(Operator::Status)
+        ));
+        for v in [json!(20261202000002i64), json!("20261202000002")] {
+            assert!(matches!(
+                Invocation::parse(json!({"action": "repair", "version": v})),
+                Invocation::Operator(Operator::Repair {
+                    version: 20261202000002
+                })
+            ));
+        }
+        for bad in [
+            json!({"action": "repair"}),
+            json!({"action": "repair", "version": "latest"}),
+            json!({"action": "repair", "version": -1}),
+        ] {
+            assert!(matches!(Invocation::parse(bad), Invocation::Invalid(_)));
+        }
+        assert_eq!(request("Create", None).stack_name(), Some("donut-pipeline"));
         assert!(matches!(
             Invocation::parse(json!({"action": "drop"})),
             Invocation::Invalid(_)

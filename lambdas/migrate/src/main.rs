@@ -1,7 +1,13 @@
 //! `migrate`: applies the embedded sqlx migrations, then creates or updates the application user
 //! (see [`app_user`]). Invoked by the `Migrations` custom resource of the SAM template on stack
-//! create/update (and on delete, where it does nothing), or by an operator with
-//! `{"action": "migrate"}`.
+//! create/update (and on delete, where it does nothing), or by an operator (`donut-ops
+//! migrations status|repair`, or `aws lambda invoke`) with `{"action": "migrate" | "status" |
+//! "repair"}`.
+//!
+//! What a deploy does with the database is decided in [`versions`] and carried out in
+//! [`migrations`] (docs/migrations.md): a schema holding migrations this build does not have (a
+//! newer build's: this is a rollback) is left alone and the Update answers SUCCESS; this build's
+//! own failed migration answers FAILED with its version, the SQL error and the way out.
 //!
 //! It is the only function that logs in as the admin (`DB_SECRET_ARN`: the RDS master secret or
 //! `ExistingDatabaseSecretArn`); every other function gets the application user's secret
@@ -13,20 +19,26 @@
 
 mod app_user;
 mod cfn;
+#[cfg(test)]
+mod expand_contract;
+mod migrations;
+mod objects;
+mod versions;
 
 use app_user::AppUser;
-use cfn::{CfnResponse, Invocation};
-use inventory::config::{
-    ConfigError, DbTls, Env, aws_config, database_credentials, database_from_env, mysql_options,
-};
+use cfn::{CfnResponse, Invocation, Operator};
+use inventory::config::{ConfigError, DbTls, Env, aws_config, database_credentials, mysql_options};
 use inventory::store::StoreError;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use migrations::{Deployed, MIGRATOR};
 use serde_json::{Value, json};
-use sqlx::mysql::MySqlConnectOptions;
+use sqlx::Connection;
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use std::future::Future;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 use tracing::Instrument;
+use versions::list;
 
 /// Time kept, before the function's own timeout, to send the custom resource response.
 const RESPONSE_MARGIN: Duration = Duration::from_secs(10);
@@ -46,48 +58,143 @@ async fn main() -> Result<(), Error> {
             .unwrap_or_default()
             .saturating_sub(RESPONSE_MARGIN);
         let log_stream = event.context.env_config.log_stream.clone();
-        run(http, event.payload, budget, &log_stream, migrate_database).await
+        run(http, event.payload, budget, &log_stream, handle).await
     }))
     .await
 }
 
-/// Connects (reading the database secret) and applies the migrations, retrying a database that
-/// is not reachable yet; then sets up the application user. Errors are strings without
-/// credentials (`cfn::redact` makes sure).
-async fn migrate_database() -> Result<(), String> {
+/// What one invocation asks of the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// The custom resource's Create (`create`) or Update, of this stack.
+    Deploy {
+        create: bool,
+        stack: Option<String>,
+    },
+    Operator(Operator),
+}
+
+/// What was done: the custom resource's reason, and the operator's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Done {
+    pub reason: String,
+    pub body: Value,
+}
+
+/// Connects as the admin (reading the database secret) and does what `request` asks. Errors are
+/// strings without credentials (`cfn::redact` makes sure).
+async fn handle(request: Request) -> Result<Done, String> {
     let env = Env;
     let sdk = aws_config().await;
-    let store = database_from_env(&env, Some(&sdk), 1)
-        .await
-        .map_err(|e| format!("configuration: {e}"))?;
-    // Read before migrating, so a missing or malformed secret fails the deploy up front.
-    let app = app_user_from_env(&env, &sdk)
-        .await
-        .map_err(|e| format!("configuration: {e}"))?;
-    let mut attempt = 0u32;
-    loop {
-        match store.migrate().await {
-            Ok(()) => break,
-            Err(StoreError::Unavailable(e)) if attempt < 4 => {
-                attempt += 1;
-                tracing::warn!(attempt, error = %cfn::redact(&e), "database not reachable yet; retrying");
-                tokio::time::sleep(Duration::from_secs(2u64.pow(attempt))).await;
-            }
-            Err(e) => return Err(e.to_string()),
+    let config = |e: ConfigError| format!("configuration: {e}");
+    let (admin, database) = admin_options(&env, &sdk).await.map_err(config)?;
+    let (create, stack) = match request {
+        Request::Deploy { create, stack } => (create, stack),
+        Request::Operator(Operator::Migrate) => (false, None),
+        Request::Operator(Operator::Status) => {
+            let mut conn = connect(&admin).await?;
+            let status = migrations::status(&mut conn, &MIGRATOR)
+                .await
+                .map_err(|e| e.reason(None))?;
+            let _ = conn.close().await;
+            let reason = status_line(&status);
+            return Ok(Done {
+                body: serde_json::to_value(&status).unwrap_or_default(),
+                reason,
+            });
         }
-    }
-    drop(store);
-    let (admin, database) = admin_options(&env, &sdk)
+        Request::Operator(Operator::Repair { version }) => {
+            let mut conn = connect(&admin).await?;
+            let body = migrations::repair(&mut conn, &MIGRATOR, version)
+                .await
+                .map_err(|e| e.reason(None))?;
+            let _ = conn.close().await;
+            return Ok(Done {
+                reason: format!("removed the dirty row of migration {version}"),
+                body,
+            });
+        }
+    };
+    // Read before migrating, so a missing or malformed secret fails the deploy up front.
+    let app = app_user_from_env(&env, &sdk).await.map_err(config)?;
+    let mut conn = connect(&admin).await?;
+    let deployed = migrations::deploy(&mut conn, &MIGRATOR, create)
         .await
-        .map_err(|e| format!("configuration: {e}"))?;
-    let tables = app_user::ensure_with(&admin, &database, &app).await?;
+        .map_err(|e| e.reason(stack.as_deref()))?;
+    let build_latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or_default();
+    let (reason, body) = match &deployed {
+        Deployed::Applied(applied) => {
+            tracing::info!(applied = %list(applied), build_latest, "migrations applied");
+            (
+                format!("migrations applied ([{}])", list(applied)),
+                json!({"status": "migrated", "applied": applied}),
+            )
+        }
+        Deployed::LeftAlone {
+            unknown,
+            dirty,
+            pending,
+        } => {
+            tracing::warn!(
+                unknown_versions = %list(unknown),
+                dirty_versions = %list(dirty),
+                pending_versions = %list(pending),
+                build_latest,
+                "the database holds migrations this build does not have (a newer build's: a \
+                 rollback); schema left as it is"
+            );
+            (
+                format!(
+                    "schema left as it is: it holds migrations this build does not have (a newer \
+                     build's; applied [{}], dirty [{}]) — a rollback; this build's newest is {build_latest}",
+                    list(unknown),
+                    list(dirty)
+                ),
+                json!({"status": "left_alone", "unknown": unknown, "dirty": dirty, "pending": pending}),
+            )
+        }
+    };
+    let tables = app_user::ensure(&mut conn, &database, &app).await?;
+    let _ = conn.close().await;
     tracing::info!(
         user = %app.username,
         privileges = app_user::APP_PRIVILEGES,
         tables = ?tables,
         "application user ready (TLS required)"
     );
-    Ok(())
+    Ok(Done {
+        reason: format!("{reason}, application user ready"),
+        body,
+    })
+}
+
+fn status_line(s: &versions::Status) -> String {
+    use versions::State::*;
+    format!(
+        "{} applied, {} pending, {} unknown, {} dirty",
+        s.count(Applied),
+        s.count(Pending),
+        s.count(Unknown),
+        s.count(Dirty)
+    )
+}
+
+/// One admin connection, retrying a database that is not reachable yet (a new RDS instance).
+async fn connect(admin: &MySqlConnectOptions) -> Result<MySqlConnection, String> {
+    let mut attempt = 0u32;
+    loop {
+        match MySqlConnection::connect_with(admin).await {
+            Ok(c) => return Ok(c),
+            Err(e) => match StoreError::from(e) {
+                StoreError::Unavailable(e) if attempt < 4 => {
+                    attempt += 1;
+                    tracing::warn!(attempt, error = %cfn::redact(&e.to_string()), "database not reachable yet; retrying");
+                    tokio::time::sleep(Duration::from_secs(2u64.pow(attempt))).await;
+                }
+                e => return Err(cfn::redact(&format!("connecting as the admin: {e}"))),
+            },
+        }
+    }
 }
 
 /// The application user's secret, `DB_APP_SECRET_ARN` (`{"username","password"}`; the template's
@@ -98,9 +205,9 @@ async fn app_user_from_env(env: &Env, sdk: &aws_config::SdkConfig) -> Result<App
     Ok(AppUser { username, password })
 }
 
-/// The admin's connection options (what the migrations ran with) and the schema name:
-/// `DATABASE_URL` when set, else `DB_SECRET_ARN` + `DB_HOST`/`DB_PORT`/`DB_NAME` over TLS
-/// (`DB_CA_BUNDLE`), as `database_from_env` builds them.
+/// The admin's connection options and the schema name: `DATABASE_URL` when set, else
+/// `DB_SECRET_ARN` + `DB_HOST`/`DB_PORT`/`DB_NAME` over TLS (`DB_CA_BUNDLE`), as
+/// `database_from_env` builds them.
 async fn admin_options(
     env: &Env,
     sdk: &aws_config::SdkConfig,
@@ -118,30 +225,45 @@ async fn admin_options(
     let port: u16 = env.parse_or("DB_PORT", 3306)?;
     let database = env.required("DB_NAME")?;
     let tls = DbTls::from_env(env)?;
+    match &tls {
+        DbTls::Required => tracing::warn!(
+            host = %host,
+            "DB_CA_BUNDLE is not set: the database connection is encrypted (TLS required) but \
+             the server certificate is NOT verified"
+        ),
+        DbTls::VerifyIdentity { ca_path, .. } => tracing::info!(
+            host = %host,
+            ca_bundle = %ca_path,
+            "database TLS: server certificate and host name verified (VERIFY_IDENTITY)"
+        ),
+    }
     let (username, password) = database_credentials(sdk, &arn).await?;
     let opts = mysql_options(&host, port, &database, &username, &password, &tls);
     Ok((opts, database))
 }
 
-/// One invocation. `migrate` is [`migrate_database`] (a parameter so tests can replace it).
+/// One invocation. `handle` is [`handle`] (a parameter so tests can replace it).
 async fn run<F, Fut>(
     http: &reqwest::Client,
     payload: Value,
     budget: Duration,
     log_stream: &str,
-    migrate: F,
+    handle: F,
 ) -> Result<Value, Error>
 where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Result<(), String>>,
+    F: Fn(Request) -> Fut,
+    Fut: Future<Output = Result<Done, String>>,
 {
-    let migrate_within_budget = || async {
-        match tokio::time::timeout(budget, migrate()).await {
-            Ok(result) => result,
-            Err(_) => Err(format!(
-                "migrations did not finish within {}s",
-                budget.as_secs()
-            )),
+    let within_budget = |request: Request| {
+        let work = handle(request);
+        async move {
+            match tokio::time::timeout(budget, work).await {
+                Ok(result) => result,
+                Err(_) => Err(format!(
+                    "migrations did not finish within {}s",
+                    budget.as_secs()
+                )),
+            }
         }
     };
     match Invocation::parse(payload) {
@@ -149,26 +271,31 @@ where
             tracing::error!(error = %why, "unexpected event");
             Err(why.into())
         }
-        Invocation::Direct => {
-            tracing::info!("direct invocation: applying migrations");
-            migrate_within_budget().await.map_err(|e| {
+        Invocation::Operator(op) => {
+            tracing::info!(action = ?op, "operator invocation");
+            let done = within_budget(Request::Operator(op)).await.map_err(|e| {
                 let e = cfn::redact(&e);
-                tracing::error!(error = %e, "migrations failed");
+                tracing::error!(error = %e, "operator action failed");
                 Error::from(e)
             })?;
-            tracing::info!("migrations applied");
-            Ok(json!({"status": "migrated"}))
+            tracing::info!(result = %done.reason, "operator action done");
+            Ok(done.body)
         }
         Invocation::CustomResource(req) => {
             let span = tracing::info_span!("custom_resource", request_type = %req.request_type, logical_resource_id = %req.logical_resource_id, request_id = %req.request_id, stack_id = %req.stack_id);
             async {
                 tracing::info!(resource_type = ?req.resource_type, "custom resource request");
+                let stack = req.stack_name().map(str::to_owned);
                 let outcome = match req.request_type.as_str() {
-                    "Create" | "Update" => migrate_within_budget()
-                        .await
-                        .map(|()| "migrations applied, application user ready".to_owned())
-                        .map_err(|e| format!("{e} (CloudWatch log stream {log_stream})")),
-                    // The schema outlives the stack resource: deleting it touches nothing.
+                    kind @ ("Create" | "Update") => within_budget(Request::Deploy {
+                        create: kind == "Create",
+                        stack,
+                    })
+                    .await
+                    .map(|done| done.reason)
+                    .map_err(|e| format!("{e} (CloudWatch log stream {log_stream})")),
+                    // The schema outlives the stack resource: deleting it touches nothing, also
+                    // after a failed Create (whatever that left is for the next Create to meet).
                     "Delete" => Ok("nothing to do on delete".to_owned()),
                     other => Err(format!("unknown RequestType {other:?}")),
                 };
@@ -178,7 +305,7 @@ where
                     Err(_) => tracing::error!(reason = %response.reason, "responding FAILED"),
                 }
                 // Not delivered: fail the invocation so Lambda's asynchronous retry tries again
-                // (the migrations are idempotent).
+                // (a deploy is idempotent).
                 cfn::send(http, &req.response_url, &response)
                     .await
                     .map_err(Error::from)?;
@@ -246,20 +373,27 @@ mod tests {
                "ResourceProperties": {}})
     }
 
+    fn done() -> Result<Done, String> {
+        Ok(Done {
+            reason: "applied".into(),
+            body: json!({"status": "migrated"}),
+        })
+    }
+
     async fn invoke(
         kind: &str,
-        result: Result<(), String>,
-    ) -> (Value, (String, String), Arc<Mutex<u32>>) {
+        result: Result<Done, String>,
+    ) -> (Value, (String, String), Arc<Mutex<Vec<Request>>>) {
         let (url, seen) = response_server().await;
-        let calls = Arc::new(Mutex::new(0u32));
+        let calls = Arc::new(Mutex::new(Vec::new()));
         let counter = calls.clone();
         let out = run(
             &reqwest::Client::new(),
             event(kind, &url),
             Duration::from_secs(5),
             "2026/01/01/[$LATEST]abc",
-            move || {
-                *counter.lock().unwrap() += 1;
+            move |request| {
+                counter.lock().unwrap().push(request);
                 let result = result.clone();
                 async move { result }
             },
@@ -272,9 +406,15 @@ mod tests {
 
     #[tokio::test]
     async fn create_migrates_and_puts_success_without_content_type() {
-        let (out, (head, body), calls) = invoke("Create", Ok(())).await;
+        let (out, (head, body), calls) = invoke("Create", done()).await;
         assert_eq!(out["Status"], "SUCCESS");
-        assert_eq!(*calls.lock().unwrap(), 1);
+        assert_eq!(
+            *calls.lock().unwrap(),
+            [Request::Deploy {
+                create: true,
+                stack: Some("s".into())
+            }]
+        );
         assert!(
             head.starts_with("PUT /response?X-Amz-Signature=s "),
             "{head}"
@@ -313,7 +453,7 @@ mod tests {
     async fn delete_never_touches_the_database() {
         let (out, (_, body), calls) = invoke("Delete", Err("must not run".into())).await;
         assert_eq!(out["Status"], "SUCCESS");
-        assert_eq!(*calls.lock().unwrap(), 0);
+        assert!(calls.lock().unwrap().is_empty());
         assert!(body.contains("\"SUCCESS\""));
     }
 
@@ -325,9 +465,9 @@ mod tests {
             event("Create", &url),
             Duration::from_millis(50),
             "ls",
-            || async {
+            |_| async {
                 tokio::time::sleep(Duration::from_secs(30)).await;
-                Ok(())
+                done()
             },
         )
         .await
@@ -340,18 +480,25 @@ mod tests {
     async fn direct_invocation_and_bad_events() {
         let http = reqwest::Client::new();
         let d = Duration::from_secs(1);
-        let ok = run(&http, json!({"action": "migrate"}), d, "ls", || async {
-            Ok(())
-        })
+        let ok = run(
+            &http,
+            json!({"action": "migrate"}),
+            d,
+            "ls",
+            |r| async move {
+                assert_eq!(r, Request::Operator(Operator::Migrate));
+                done()
+            },
+        )
         .await;
         assert_eq!(ok.unwrap()["status"], "migrated");
-        let failed = run(&http, json!({"action": "migrate"}), d, "ls", || async {
+        let failed = run(&http, json!({"action": "status"}), d, "ls", |_| async {
             Err("mysql://u:pw@h/db down".to_owned())
         })
         .await;
         assert!(!failed.unwrap_err().to_string().contains("pw@"));
         assert!(
-            run(&http, json!({"hello": 1}), d, "ls", || async { Ok(()) })
+            run(&http, json!({"hello": 1}), d, "ls", |_| async { done() })
                 .await
                 .is_err()
         );

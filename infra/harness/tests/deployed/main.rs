@@ -6,7 +6,8 @@
 //! first). Missing bootstraps fail the test with that instruction: never a silent skip.
 //!
 //! One test binary, one module a concern, in the order the end-to-end case runs them:
-//! - `custom_resources`: the migrations custom resource (Create, Update, Delete);
+//! - `custom_resources`: the migrations custom resource (Create, a rollback after a newer
+//!   release, Update, Delete);
 //! - `sales`: admin upsert, sales to stock-out, forged callback, the factory's restock;
 //! - `rotation`: the database secret rotated under the functions;
 //! - `schedules`: the exporter's and the outbox relay's schedules;
@@ -112,6 +113,7 @@ async fn deployed_functions_sell_restock_capture_export_and_dead_letter() {
 
     dlq::a_poison_message_lands_in_the_dlq(&h).await;
     metrics::every_metric_the_template_reads_was_emitted(&h).await;
+    custom_resources::a_rollback_after_a_newer_release_keeps_selling(&h, &api, &admin).await;
     custom_resources::update_and_delete_are_answered(&h).await;
 
     // The first invocation's lines are marked as the cold start, later ones are not.

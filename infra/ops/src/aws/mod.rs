@@ -1,8 +1,10 @@
 //! The commands against a deployed stack: SQS for the queues, the database for the orders,
-//! SNS for retries, Lambda for failure redrives, CloudFormation and CloudWatch for the alarms.
+//! SNS for retries, Lambda for failure redrives and the migrations (through the migrate
+//! function), CloudFormation and CloudWatch for the alarms.
 
 mod alarms;
 mod failures;
+pub mod migrations;
 pub(crate) mod preflight;
 mod progress;
 mod queues;
@@ -142,6 +144,7 @@ pub async fn run(cli: &Cli) -> Result<Value, Failure> {
             failures::redrive(&aws_sdk_sqs::Client::new(&sdk), &sdk, url, *max).await
         }
         Command::Preflight(args) => preflight::run(&sdk, args).await,
+        Command::Migrations(args) => migrations::run(&sdk, &o, args).await,
         Command::Alarms { .. } => match &o.stack {
             Some(stack) => alarms::stack_alarms(&sdk, stack).await,
             None => alarms::conditions(&o, &sdk).await,

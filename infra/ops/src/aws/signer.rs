@@ -41,6 +41,11 @@ impl Signer {
         })
     }
 
+    /// The SDK's region (`AWS_REGION`, the profile's).
+    pub(super) fn region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+
     /// `https://<prefix>.<region>.amazonaws.com` (or `AWS_ENDPOINT_URL`).
     pub(super) fn base(&self, prefix: &str, region: &str) -> String {
         self.endpoint.clone().unwrap_or_else(|| {
@@ -54,7 +59,7 @@ impl Signer {
     }
 
     /// Signs and sends a POST; the response's status and body.
-    async fn post(
+    pub(super) async fn post(
         &self,
         target: &str,
         region: &str,

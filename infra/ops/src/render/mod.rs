@@ -113,6 +113,7 @@ pub fn render(command: &Command, v: &Value, colour: bool) -> Result<String, Fail
         }
         Command::Sku { .. } => sku_history(&view(v)?),
         Command::Preflight(_) => crate::aws::preflight::render(v),
+        Command::Migrations(_) => crate::aws::migrations::render(v),
         Command::Alarms { .. } if view::<AlarmsKind>(v)?.stack.is_some() => {
             let a: StackAlarms = view(v)?;
             let mut out = format!(
