@@ -1,6 +1,8 @@
 //! A private MariaDB that accepts only TLS (`require_secure_transport=ON`), with a throwaway CA
 //! made by `openssl` at start: RDS as the functions meet it (TLS always; the server certificate
 //! verifiable against a CA bundle). The server stops when the process that started it exits.
+//! A test can crash it ([`TlsMariaDb::kill`]: `SIGKILL`, as a database host that dies) and start
+//! it again on the same data directory, port and TLS configuration ([`TlsMariaDb::restart`]).
 
 use crate::Error;
 use sqlx::Connection;
@@ -170,6 +172,8 @@ pub struct TlsMariaDb {
     pub port: u16,
     pub pki: Pki,
     pub dir: PathBuf,
+    /// The process whose exit stops the server.
+    owner_pid: u32,
 }
 
 impl TlsMariaDb {
@@ -192,27 +196,45 @@ impl TlsMariaDb {
     }
 
     fn start_once(dir: &Path, owner_pid: u32) -> Result<TlsMariaDb, Error> {
-        let (mariadbd, install) = mariadb_binaries()?;
+        let (_, install) = mariadb_binaries()?;
         std::fs::create_dir_all(dir)?;
         let pki = Pki::generate(&dir.join("pki"), "db")?;
-        let data = dir.join("data");
-        install_datadir(&install, &data)?;
-        let port = free_port()?;
+        install_datadir(&install, &dir.join("data"))?;
+        let db = TlsMariaDb {
+            host: "127.0.0.1".into(),
+            port: free_port()?,
+            pki,
+            dir: dir.to_owned(),
+            owner_pid,
+        };
+        db.serve()?;
+        Ok(db)
+    }
+
+    /// Runs `mariadbd` on this data directory and port, TLS only, under a watcher shell that
+    /// writes its PID to `server.pid` and stops it when the owner exits; waits until it accepts
+    /// connections.
+    fn serve(&self) -> Result<(), Error> {
+        let (mariadbd, _) = mariadb_binaries()?;
+        let dir = &self.dir;
         let script = format!(
             "{bin} --no-defaults --datadir={data} --socket={dir}/mysqld.sock --port={port} \
              --bind-address=127.0.0.1 --user=root --skip-log-bin --max-connections=200 \
              --innodb-buffer-pool-size=64M --ssl-ca={ca} --ssl-cert={cert} --ssl-key={key} \
              --require-secure-transport=ON --log-error={dir}/error.log --pid-file={dir}/mysqld.pid & \
-             db=$!; while kill -0 {owner} 2>/dev/null && kill -0 $db 2>/dev/null; do sleep 1; done; \
+             db=$!; echo $db > {dir}/server.pid; \
+             while kill -0 {owner} 2>/dev/null && kill -0 $db 2>/dev/null; do sleep 1; done; \
              kill $db 2>/dev/null; wait $db",
             bin = mariadbd.display(),
-            data = data.display(),
+            data = dir.join("data").display(),
             dir = dir.display(),
-            ca = pki.ca.display(),
-            cert = pki.server_cert.display(),
-            key = pki.server_key.display(),
-            owner = owner_pid,
+            port = self.port,
+            ca = self.pki.ca.display(),
+            cert = self.pki.server_cert.display(),
+            key = self.pki.server_key.display(),
+            owner = self.owner_pid,
         );
+        let _ = std::fs::remove_file(dir.join("server.pid"));
         let child = Command::new("sh")
             .args(["-c", &script])
             .stdin(Stdio::null())
@@ -224,7 +246,7 @@ impl TlsMariaDb {
             let _ = child.wait();
         });
         let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             if started.elapsed() > Duration::from_secs(30) {
                 return Err(format!(
                     "TLS mariadbd did not start; see {}/error.log",
@@ -232,14 +254,57 @@ impl TlsMariaDb {
                 )
                 .into());
             }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(50));
         }
-        Ok(TlsMariaDb {
-            host: "127.0.0.1".into(),
-            port,
-            pki,
-            dir: dir.to_owned(),
-        })
+        Ok(())
+    }
+
+    /// The running server's PID (its watcher wrote it at start).
+    fn pid(&self) -> Result<u32, Error> {
+        let file = self.dir.join("server.pid");
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| format!("{}: {e} (is the server running?)", file.display()))?;
+        Ok(text
+            .trim()
+            .parse()
+            .map_err(|e| format!("{}: {e}", file.display()))?)
+    }
+
+    /// Crashes the server: `SIGKILL` to its own PID (transactions in flight are lost, InnoDB
+    /// recovers at the next start; clients see their connections reset). Returns once the
+    /// process runs no more (gone, or a zombie its watcher has yet to reap).
+    pub fn kill(&self) -> Result<(), Error> {
+        let pid = self.pid()?;
+        let sent = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .stderr(Stdio::null())
+            .status()?
+            .success();
+        if !sent {
+            return Err(format!("mariadbd {pid} is not running").into());
+        }
+        let stat = PathBuf::from(format!("/proc/{pid}/stat"));
+        let started = Instant::now();
+        // `/proc/PID/stat` is "PID (comm) STATE ...": Z once it has exited.
+        while let Ok(s) = std::fs::read_to_string(&stat) {
+            if s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+                == Some(true)
+            {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                return Err(format!("mariadbd {pid} still runs 10 s after SIGKILL").into());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+
+    /// Starts the server again after [`kill`](Self::kill): same data directory, port and TLS
+    /// configuration; returns once it accepts connections (InnoDB's crash recovery done).
+    pub fn restart(&self) -> Result<(), Error> {
+        self.serve()
     }
 
     /// Root over TLS, verified against the server's CA.

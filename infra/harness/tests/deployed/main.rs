@@ -28,6 +28,7 @@
 //! - `kinesis_throttling`: per-record PutRecords throttling in `api-capture`, through
 //!   `kinesis_proxy` (a fault injector in front of moto).
 
+mod ambiguous_bootstrap;
 mod crashes;
 mod custom_resources;
 mod dlq;
