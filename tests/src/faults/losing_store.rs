@@ -21,6 +21,9 @@ pub enum Lose {
     /// The connection dies before the write reached the database: nothing committed, but the
     /// caller cannot tell.
     BeforeCommit,
+    /// The write commits, then its answer never comes (a statement or connection that hangs
+    /// past the invocation's deadline).
+    StallAfterCommit,
 }
 
 /// Delegates to a real store. `sells`, `puts` and `fulfills` script the next writes of each
@@ -84,6 +87,10 @@ impl LosingStore {
                 Err(StoreError::Ambiguous(
                     "injected: connection reset after the commit".into(),
                 ))
+            }
+            Some(Lose::StallAfterCommit) => {
+                write.await?;
+                std::future::pending().await
             }
             Some(Lose::BeforeCommit) => Err(StoreError::Ambiguous(
                 "injected: connection reset before the commit arrived".into(),

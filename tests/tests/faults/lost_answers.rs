@@ -224,14 +224,54 @@ async fn a_lost_sale_answer_is_resolved_before_answering() {
         (stock(&rig, "lost").await, rows(&rig, "lost").await),
         (96, 4)
     );
+
+    // The first attempt itself hangs after committing (a lock wait, a stalled connection) up
+    // to Lambda's deadline: cut before it, outcome_unknown naming the sale, never a bare
+    // timeout for a sale that was made.
+    LosingStore::script(&rig.store.sells, &[Lose::StallAfterCommit]);
+    let started = Instant::now();
+    let a = call(
+        &rig,
+        "POST",
+        "/sales",
+        Some(json!({"sku": "lost", "quantity": 1})),
+        Some(1_600),
+    )
+    .await;
+    let stalled = started.elapsed();
+    assert_eq!(
+        (a.status, a.body["error"].as_str()),
+        (503, Some("outcome_unknown")),
+        "{}",
+        a.body
+    );
+    assert!(
+        stalled < Duration::from_millis(1_200),
+        "answered before the deadline: {stalled:?}"
+    );
+    let hung = a.body["sale_id"]
+        .as_str()
+        .expect("the sale's id")
+        .to_owned();
+    let later = call(&rig, "GET", &format!("/sales/{hung}"), None, None).await;
+    assert_eq!(
+        (later.status, later.body["id"].as_str()),
+        (200, Some(hung.as_str()))
+    );
+    assert_eq!(
+        (stock(&rig, "lost").await, rows(&rig, "lost").await),
+        (95, 5)
+    );
     rec.saw(format!(
         "lost after the commit → 201 with the committed sale; lost before → retried with the same id, 201; \
          reads down 3 times → waited out, 201; retry lost too → 503 unavailable, nothing sold; \
          database away past the deadline → 503 outcome_unknown + Retry-After: 2 in {} ms, and \
-         GET /sales/{{id}} then shows the sale",
-        took.as_millis()
+         GET /sales/{{id}} then shows the sale; the first attempt hanging after its commit → \
+         503 outcome_unknown in {} ms (before Lambda's deadline), GET /sales/{{id}} shows it",
+        took.as_millis(),
+        stalled.as_millis()
     ));
-    rec.held(["lost: initial 100 - 4 sales == stock 96; 4 sales rows, each answered 201 or outcome_unknown naming it".to_owned()]);
+    rec.held(["lost: initial 100 - 5 sales == stock 95; 5 sales rows, each answered 201 or outcome_unknown naming it".to_owned()]);
 }
 
 #[tokio::test]

@@ -54,13 +54,25 @@ pub(super) async fn sell(api: &Api, call: &Call, seen: &mut Seen) -> Result<Repl
     };
     // Chosen here, so the sale can be looked up if the answer of its commit is lost.
     let id = new_id();
-    match api.store.sell_as(&id, &sale).await {
-        Ok(outcome) => answer(api, &sale, outcome).await,
-        Err(e) if e.is_ambiguous() => {
+    let deadline = Deadline::of(call);
+    // The first attempt runs under the deadline too: a sale still waiting (for a connection, a
+    // lock) when Lambda's Timeout ends the invocation could commit after the buyer was told a
+    // bare timeout. Cut before the deadline, it is answered `outcome_unknown` naming its id.
+    match deadline.run(api.store.sell_as(&id, &sale)).await {
+        Some(Ok(outcome)) => answer(api, &sale, outcome).await,
+        Some(Err(e)) if e.is_ambiguous() => {
             tracing::warn!(error = %e, sale_id = %id, "the sale's commit is ambiguous: finding out");
-            settle(api, &Deadline::of(call), &id, &sale).await
+            settle(api, &deadline, &id, &sale).await
         }
-        Err(e) => Err(e.into()),
+        Some(Err(e)) => Err(e.into()),
+        None => {
+            outcome::log("sale", "unknown", &id);
+            Err(ApiError::OutcomeUnknown {
+                what: "sale",
+                field: "sale_id",
+                id,
+            })
+        }
     }
 }
 
