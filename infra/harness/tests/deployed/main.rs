@@ -12,11 +12,13 @@
 //! - `schedules`: the exporter's and the outbox relay's schedules;
 //! - `dlq`: a poison message through retries to the DLQ;
 //! - `metrics`: the metrics the template's alarms and dashboards read;
+//! - `log_levels` (its own test): capture records and metrics at every allowed `LogLevel`;
 //! - `kit`: what they share (the counting API client, secrets, capture records, `eventually`).
 
 mod custom_resources;
 mod dlq;
 mod kit;
+mod log_levels;
 mod metrics;
 mod rotation;
 mod sales;
