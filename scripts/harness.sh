@@ -7,6 +7,8 @@
 #
 # Usage: ./scripts/harness.sh [lambda-harness flags]   (--help lists them: --port, --param K=V,
 #        --instances LogicalId=N, --visibility-timeout S, --echo, --moto URL)
+# Runs from the repository root: working files in .harness/ there (--dir; git-ignored; the
+# harness makes every path absolute before a child process sees it), logs in .harness/logs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup-venv.sh >/dev/null

@@ -3,13 +3,17 @@
 //! against its pattern and delivered to the destination function as AWS delivers them — an
 //! asynchronous invocation whose event is `{"awslogs": {"data": base64(gzip(json))}}`.
 //! EMF lines (`{"_aws": {"CloudWatchMetrics": …}}`) are read for the metric names they emit.
+//!
+//! Before any of that, Lambda's log-level filter ([`LevelFilter`]): with the JSON log format a
+//! function's application lines below its `ApplicationLogLevel` never reach CloudWatch Logs —
+//! not its log file here, not a subscription, not a metric.
 
 use crate::template::{ACCOUNT, LogSubscription, filter_matches};
 use base64::Engine;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde_json::{Value, json};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -38,6 +42,96 @@ pub struct LogHub {
     /// function name → subscriptions of its log group.
     routes: Mutex<HashMap<String, Vec<Arc<Route>>>>,
     delivered: Mutex<Vec<(String, usize, bool)>>,
+    /// function name → its log-level filter (JSON log format only).
+    filters: Mutex<HashMap<String, LevelFilter>>,
+    /// function name → lines its filter dropped.
+    dropped: Mutex<BTreeMap<String, u64>>,
+}
+
+/// Lambda's log levels, least severe first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Fatal,
+}
+
+impl Level {
+    /// `TRACE` … `FATAL`, in any case; anything else is not a level.
+    pub fn parse(s: &str) -> Option<Level> {
+        Some(match s.trim().to_ascii_uppercase().as_str() {
+            "TRACE" => Level::Trace,
+            "DEBUG" => Level::Debug,
+            "INFO" => Level::Info,
+            "WARN" => Level::Warn,
+            "ERROR" => Level::Error,
+            "FATAL" => Level::Fatal,
+            _ => return None,
+        })
+    }
+
+    /// The level Lambda gives one application line, as the AWS Lambda guide describes it
+    /// (*Log-level filtering*,
+    /// <https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html>):
+    /// a JSON object's `level` field; "if the `level` value field is invalid or missing", INFO;
+    /// and INFO too when the line has no valid RFC 3339 `timestamp` ("if you don't supply a
+    /// valid timestamp, Lambda assigns the log the level INFO"). The guide accepts the timestamp
+    /// key names of the managed runtimes; the harness reads `timestamp`, the one this project
+    /// writes, so a line it keeps is one Lambda keeps. A line that is not a JSON object has no
+    /// `level`: INFO.
+    pub fn of_line(text: &str) -> Level {
+        let Ok(Value::Object(doc)) = serde_json::from_str::<Value>(text) else {
+            return Level::Info;
+        };
+        let timestamp_ok = doc
+            .get("timestamp")
+            .and_then(Value::as_str)
+            .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok());
+        doc.get("level")
+            .and_then(Value::as_str)
+            .and_then(Level::parse)
+            .filter(|_| timestamp_ok)
+            .unwrap_or(Level::Info)
+    }
+}
+
+/// Lambda's log-level filtering of one function (its `LoggingConfig`, JSON log format): an
+/// application line is sent to CloudWatch Logs when its level ([`Level::of_line`]) is at least
+/// `application`; a line of Lambda's own (here: the harness's lines about the function, its
+/// failures, WARN) when it is at least `system`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LevelFilter {
+    pub application: Level,
+    pub system: Level,
+}
+
+impl LevelFilter {
+    /// From a function's resolved `LoggingConfig`: `None` unless `LogFormat` is `JSON` (with
+    /// the Text format Lambda filters nothing); each level INFO when not set, as on AWS.
+    pub fn from_logging_config(config: &Value) -> Result<Option<LevelFilter>, crate::Error> {
+        let field = |k: &str| config.get(k).and_then(Value::as_str);
+        if !field("LogFormat").is_some_and(|f| f.eq_ignore_ascii_case("JSON")) {
+            return Ok(None);
+        }
+        let level = |k: &str| -> Result<Level, crate::Error> {
+            match field(k) {
+                None => Ok(Level::Info),
+                Some(v) => Level::parse(v)
+                    .ok_or_else(|| format!("LoggingConfig.{k} {v:?} is not a log level").into()),
+            }
+        };
+        Ok(Some(LevelFilter {
+            application: level("ApplicationLogLevel")?,
+            system: level("SystemLogLevel")?,
+        }))
+    }
+
+    pub fn keeps(&self, text: &str) -> bool {
+        Level::of_line(text) >= self.application
+    }
 }
 
 impl LogHub {
@@ -98,7 +192,32 @@ impl LogHub {
         });
     }
 
+    /// Applies Lambda's log-level filter to `function`'s lines (its name, as [`Self::line`]
+    /// gets it). Without one, every line is kept (the Text log format).
+    pub fn set_level_filter(&self, function: &str, filter: LevelFilter) {
+        if let Ok(mut f) = self.filters.lock() {
+            f.insert(function.to_owned(), filter);
+        }
+    }
+
+    fn filter_of(&self, function: &str) -> Option<LevelFilter> {
+        self.filters
+            .lock()
+            .ok()
+            .and_then(|f| f.get(function).copied())
+    }
+
+    /// A line `function` printed, as CloudWatch Logs gets it — or not, when Lambda's log-level
+    /// filter drops it.
     pub async fn line(&self, function: &str, stream: &str, text: &str) {
+        if let Some(f) = self.filter_of(function)
+            && !f.keeps(text)
+        {
+            if let Ok(mut d) = self.dropped.lock() {
+                *d.entry(function.to_owned()).or_default() += 1;
+            }
+            return;
+        }
         if self.echo {
             println!("[{function}] {text}");
         }
@@ -153,9 +272,23 @@ impl LogHub {
         }
     }
 
-    /// A line of the harness's own about a function (also kept with its lines).
+    /// A line of the harness's own about a function (also kept with its lines): a failure Lambda
+    /// itself would report, a system line at WARN, kept unless the function's `SystemLogLevel`
+    /// is above WARN (none is: DEBUG, INFO and WARN are the choices).
     pub fn harness(&self, function: &str, text: &str) {
-        let line = json!({"harness": text, "function": function}).to_string();
+        if self
+            .filter_of(function)
+            .is_some_and(|f| Level::Warn < f.system)
+        {
+            return;
+        }
+        let line = json!({
+            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "level": "WARN",
+            "harness": text,
+            "function": function,
+        })
+        .to_string();
         eprintln!("harness: [{function}] {text}");
         if let Ok(mut l) = self.lines.lock() {
             l.push(Line {
@@ -182,6 +315,15 @@ impl LogHub {
         self.metrics.lock().map(|m| m.clone()).unwrap_or_default()
     }
 
+    /// Lines of `function` that its log-level filter dropped.
+    pub fn dropped(&self, function: &str) -> u64 {
+        self.dropped
+            .lock()
+            .ok()
+            .and_then(|d| d.get(function).copied())
+            .unwrap_or(0)
+    }
+
     /// `(subscription id, log events, delivered)` of every delivery so far.
     pub fn deliveries(&self) -> Vec<(String, usize, bool)> {
         self.delivered.lock().map(|d| d.clone()).unwrap_or_default()
@@ -205,4 +347,107 @@ fn awslogs_event(route: &Route, stream: &str, events: &[(String, i64)]) -> Value
     let _ = gz.write_all(data.to_string().as_bytes());
     let zipped = gz.finish().unwrap_or_default();
     json!({"awslogs": {"data": base64::engine::general_purpose::STANDARD.encode(zipped)}})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TS: &str = "2026-12-07T20:00:00.000Z";
+
+    #[test]
+    fn a_lines_level_is_as_the_lambda_guide_says() {
+        let line =
+            |level: &str| format!(r#"{{"timestamp":"{TS}","level":"{level}","message":"m"}}"#);
+        assert_eq!(Level::of_line(&line("DEBUG")), Level::Debug);
+        assert_eq!(Level::of_line(&line("debug")), Level::Debug, "any case");
+        assert_eq!(Level::of_line(&line("WARN")), Level::Warn);
+        assert_eq!(Level::of_line(&line("FATAL")), Level::Fatal);
+        // Invalid or missing level: INFO.
+        assert_eq!(Level::of_line(&line("WARNING")), Level::Info);
+        assert_eq!(
+            Level::of_line(&format!(r#"{{"timestamp":"{TS}"}}"#)),
+            Level::Info
+        );
+        assert_eq!(
+            Level::of_line(r#"{"capture":{"schema_version":1}}"#),
+            Level::Info
+        );
+        assert_eq!(
+            Level::of_line(r#"{"timestamp":"x","level":7}"#),
+            Level::Info
+        );
+        // A level without a valid RFC 3339 timestamp: INFO too.
+        assert_eq!(Level::of_line(r#"{"level":"ERROR"}"#), Level::Info);
+        assert_eq!(
+            Level::of_line(r#"{"timestamp":"yesterday","level":"ERROR"}"#),
+            Level::Info
+        );
+        // Not JSON (a panic message on stderr): INFO.
+        assert_eq!(
+            Level::of_line("thread 'main' panicked at src/main.rs"),
+            Level::Info
+        );
+        assert_eq!(Level::of_line(r#"["level","ERROR"]"#), Level::Info);
+    }
+
+    #[test]
+    fn the_filter_keeps_the_configured_level_and_above() {
+        let cfg = |app: &str| json!({"LogFormat": "JSON", "ApplicationLogLevel": app, "SystemLogLevel": "WARN"});
+        let warn = LevelFilter::from_logging_config(&cfg("WARN"))
+            .unwrap()
+            .unwrap();
+        let line = |level: &str| format!(r#"{{"timestamp":"{TS}","level":"{level}"}}"#);
+        assert!(!warn.keeps(&line("INFO")));
+        assert!(
+            !warn.keeps(r#"{"capture":{"schema_version":1}}"#),
+            "no level: INFO, dropped"
+        );
+        assert!(warn.keeps(&line("WARN")));
+        assert!(warn.keeps(&line("ERROR")));
+        let trace = LevelFilter::from_logging_config(&cfg("TRACE"))
+            .unwrap()
+            .unwrap();
+        assert!(trace.keeps(&line("TRACE")) && trace.keeps("plain text"));
+        let fatal = LevelFilter::from_logging_config(&cfg("FATAL"))
+            .unwrap()
+            .unwrap();
+        assert!(!fatal.keeps(&line("ERROR")) && fatal.keeps(&line("FATAL")));
+        // Defaults, the Text format, and a level CloudFormation would refuse.
+        let json_only = LevelFilter::from_logging_config(&json!({"LogFormat": "JSON"})).unwrap();
+        assert_eq!(
+            json_only,
+            Some(LevelFilter {
+                application: Level::Info,
+                system: Level::Info
+            })
+        );
+        let text = json!({"LogFormat": "Text", "ApplicationLogLevel": "ERROR"});
+        assert_eq!(LevelFilter::from_logging_config(&text).unwrap(), None);
+        assert!(LevelFilter::from_logging_config(&cfg("LOUD")).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_dropped_line_reaches_nothing() {
+        let hub = LogHub::new(None, false);
+        let filter = LevelFilter {
+            application: Level::Error,
+            system: Level::Warn,
+        };
+        hub.set_level_filter("f", filter);
+        let emf = |level: &str| {
+            format!(
+                r#"{{"timestamp":"{TS}","level":"{level}","_aws":{{"Timestamp":1,"CloudWatchMetrics":[{{"Namespace":"N","Dimensions":[[]],"Metrics":[{{"Name":"M{level}"}}]}}]}}}}"#
+            )
+        };
+        hub.line("f", "s", &emf("INFO")).await;
+        hub.line("f", "s", &emf("ERROR")).await;
+        hub.line("other", "s", &emf("DEBUG")).await;
+        assert_eq!(hub.dropped("f"), 1);
+        assert_eq!(hub.lines_of("f"), vec![emf("ERROR")]);
+        let names: Vec<String> = hub.metric_names().into_iter().map(|(_, n)| n).collect();
+        assert_eq!(names, vec!["MDEBUG", "MERROR"], "no filter on `other`");
+        hub.harness("f", "instance exited");
+        assert_eq!(hub.lines_of("f").len(), 2, "a system line at WARN is kept");
+    }
 }

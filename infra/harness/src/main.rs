@@ -19,7 +19,8 @@ struct Cli {
     /// else $CARGO_TARGET_DIR/lambda, else target/lambda).
     #[arg(long)]
     bin_dir: Option<PathBuf>,
-    /// Working directory (database, certificates, one log file per function).
+    /// Working directory (database, certificates, one log file per function); a relative one is
+    /// taken from the current directory (scripts/harness.sh: the repository root).
     #[arg(long, default_value = ".harness")]
     dir: PathBuf,
     /// The moto server; default: MOTO_ENDPOINT, else one started from .venv/bin/moto_server.
@@ -51,12 +52,14 @@ fn kv(s: &str) -> Result<(String, String), String> {
 #[tokio::main]
 async fn main() -> Result<(), lambda_harness::Error> {
     let cli = Cli::parse();
+    // Paths are relative to where the harness runs (scripts/harness.sh: the repository root);
+    // `Harness::start` makes them absolute before any child process sees one.
     let bin_dir = cli
         .bin_dir
         .clone()
         .unwrap_or_else(|| lambda_harness::bootstraps_dir(std::path::Path::new(".")));
     let moto_server =
-        lambda_harness::moto::Moto::start(std::path::Path::new(".venv"), cli.moto.clone())?;
+        lambda_harness::moto::Moto::start(&std::path::absolute(".venv")?, cli.moto.clone())?;
     let moto = moto_server.endpoint.clone();
     let mut opts = Options::new(cli.template.clone(), bin_dir, cli.dir.clone(), moto.clone());
     opts.api_port = cli.port;
@@ -75,7 +78,7 @@ async fn main() -> Result<(), lambda_harness::Error> {
     println!(
         "lambda-harness: {} functions running (logs in {}/logs)",
         h.functions.len(),
-        cli.dir.display()
+        h.opts.dir.display()
     );
     println!("  moto:             {moto}");
     println!(

@@ -56,6 +56,22 @@ impl Options {
     }
 }
 
+impl Options {
+    /// The same options with every path absolute (against the current directory): `dir`
+    /// (created first, then canonicalised), `template` and `bin_dir`. The harness hands these
+    /// to child processes that resolve a relative path from elsewhere (`mariadb-install-db`
+    /// from MariaDB's base directory), so [`crate::Harness::start`] calls this first.
+    pub fn absolute(mut self) -> Result<Self, crate::Error> {
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| format!("working directory {}: {e}", self.dir.display()))?;
+        self.dir = std::fs::canonicalize(&self.dir)
+            .map_err(|e| format!("working directory {}: {e}", self.dir.display()))?;
+        self.template = std::path::absolute(&self.template)?;
+        self.bin_dir = std::path::absolute(&self.bin_dir)?;
+        Ok(self)
+    }
+}
+
 /// Where `cargo lambda build` (scripts/lambda-build.sh) put the bootstraps:
 /// `HARNESS_BIN_DIR`, else `$CARGO_TARGET_DIR/lambda`, else `<workspace>/target/lambda`.
 pub fn bootstraps_dir(workspace: &std::path::Path) -> PathBuf {

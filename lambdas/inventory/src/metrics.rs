@@ -2,6 +2,8 @@
 //! stdout, which CloudWatch Logs turns into metrics: namespace `DonutPipeline`, one dimension,
 //! `Service` = the function name. No other dimension is ever added (a SKU or an order id would
 //! be a new metric per value, and the alarms and dashboard select `{DonutPipeline,Service}`).
+//! Each line also has a `timestamp` and a `level` at least the function's log level, so Lambda's
+//! log-level filter keeps it at every `LogLevel` ([`crate::telemetry::data_line_level`]).
 //!
 //! The recorder is [`metrics_cloudwatch_embedded`] behind the [`metrics`] facade. Each function
 //! calls [`init`] once in `main` and [`flush`] at the end of every invocation (or wraps its
@@ -78,6 +80,9 @@ pub fn init(service: &'static str) -> Option<&'static str> {
                 .init();
             match built {
                 Ok(collector) => {
+                    // Lambda's log-level filter must keep every EMF line: see
+                    // `telemetry::data_line_level` (a `timestamp` is set at each flush).
+                    collector.set_property("level", crate::telemetry::data_line_level());
                     describe();
                     Some((service, collector))
                 }
@@ -112,12 +117,15 @@ pub fn flush() {
     }
 }
 
-/// Like [`flush`], into any writer (tests, other sinks).
+/// Like [`flush`], into any writer (tests, other sinks). Every line carries, besides the EMF
+/// document, the `timestamp` and `level` Lambda's log-level filter reads (so it is kept at every
+/// `LogLevel`; see [`crate::telemetry::data_line_level`]).
 pub fn flush_to(writer: &mut impl Write) {
-    if let Some(Some((_, collector))) = COLLECTOR.get()
-        && let Err(e) = collector.flush(writer)
-    {
-        tracing::warn!(error = %e, "could not write the metrics");
+    if let Some(Some((_, collector))) = COLLECTOR.get() {
+        collector.set_property("timestamp", crate::telemetry::line_timestamp());
+        if let Err(e) = collector.flush(writer) {
+            tracing::warn!(error = %e, "could not write the metrics");
+        }
     }
 }
 
@@ -233,6 +241,14 @@ mod tests {
             assert_eq!(cw["Dimensions"], serde_json::json!([["Service"]]));
             assert_eq!(v["Service"], "unit-test");
             assert!(v["_aws"]["Timestamp"].as_u64().is_some());
+            // Lambda's log-level filter keeps the line: a valid level, at least the
+            // function's, and an RFC 3339 timestamp.
+            assert_eq!(v["level"], crate::telemetry::data_line_level());
+            assert!(
+                chrono::DateTime::parse_from_rfc3339(v["timestamp"].as_str().unwrap()).is_ok(),
+                "{line}"
+            );
+            assert!(v.get("message").is_none(), "no message: not an error line");
             for m in cw["Metrics"].as_array().unwrap() {
                 let name = m["Name"].as_str().unwrap().to_owned();
                 seen.insert(name.clone(), (m["Unit"].clone(), v[&name].clone()));

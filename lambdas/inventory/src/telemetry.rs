@@ -169,6 +169,41 @@ pub fn level_filter(lambda_level: Option<&str>, rust_log: Option<&str>) -> EnvFi
         .unwrap_or_else(|| EnvFilter::new("info"))
 }
 
+/// The `level` written on the lines the system reads back from CloudWatch Logs rather than a
+/// human: capture records ([`crate::capture::LogLineSink`]) and EMF metrics ([`crate::metrics`]).
+///
+/// With the JSON log format Lambda drops every application line below the function's
+/// `ApplicationLogLevel`, and a line whose `level` is invalid or missing (or whose `timestamp` is
+/// not valid RFC 3339) counts as INFO — AWS Lambda guide, *Log-level filtering*
+/// (<https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html>). A
+/// capture record or a metric without a level would vanish at `LogLevel=WARN`. So these lines
+/// carry the function's configured level (`AWS_LAMBDA_LOG_LEVEL`, read once), never below INFO:
+/// INFO at TRACE, DEBUG and INFO (or when unset or unknown), else WARN, ERROR or FATAL — always
+/// at least the level Lambda keeps. They have no `message`, which is how log queries that count
+/// `level = "ERROR"` lines tell them apart (docs/operations.md).
+pub fn data_line_level() -> &'static str {
+    static LEVEL: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    LEVEL.get_or_init(|| data_level_for(std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref()))
+}
+
+/// [`data_line_level`] for a given `AWS_LAMBDA_LOG_LEVEL` value.
+pub fn data_level_for(lambda_level: Option<&str>) -> &'static str {
+    match lambda_level
+        .map(|l| l.trim().to_ascii_uppercase())
+        .as_deref()
+    {
+        Some("WARN") => "WARN",
+        Some("ERROR") => "ERROR",
+        Some("FATAL") => "FATAL",
+        _ => "INFO",
+    }
+}
+
+/// The `timestamp` of a line written now, as every JSON line has it (RFC 3339, milliseconds).
+pub fn line_timestamp() -> String {
+    crate::domain::rfc3339(crate::domain::now_millis())
+}
+
 /// A `db` span (see the module docs): one store operation.
 pub fn db_span(operation: &'static str, system: &'static str) -> tracing::Span {
     tracing::info_span!(
@@ -399,6 +434,35 @@ mod tests {
         assert_eq!(hint(Some(" "), Some("warn")), Some(LevelFilter::WARN));
         assert_eq!(hint(None, Some("debug")), Some(LevelFilter::DEBUG));
         assert_eq!(hint(None, None), Some(LevelFilter::INFO));
+    }
+
+    #[test]
+    fn data_lines_are_stamped_at_least_at_the_level_lambda_keeps() {
+        // Lambda's order, least severe first; a line is kept when its level is at least the
+        // configured one.
+        const ORDER: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
+        let rank = |l: &str| ORDER.iter().position(|o| *o == l).unwrap();
+        for configured in ORDER {
+            for spelled in [configured.to_owned(), configured.to_lowercase()] {
+                let stamped = data_level_for(Some(&spelled));
+                assert!(
+                    rank(stamped) >= rank(configured),
+                    "{stamped} is below {configured}: Lambda would drop it"
+                );
+                assert!(rank(stamped) >= rank("INFO"), "never below INFO");
+            }
+        }
+        assert_eq!(data_level_for(Some("WARN")), "WARN");
+        assert_eq!(data_level_for(Some(" error ")), "ERROR");
+        assert_eq!(data_level_for(Some("FATAL")), "FATAL");
+        assert_eq!(data_level_for(Some("DEBUG")), "INFO");
+        assert_eq!(data_level_for(Some("TRACE")), "INFO");
+        assert_eq!(data_level_for(None), "INFO");
+        assert_eq!(data_level_for(Some("verbose")), "INFO");
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(&line_timestamp()).is_ok(),
+            "Lambda reads the level only with a valid RFC 3339 timestamp"
+        );
     }
 
     #[test]

@@ -39,7 +39,9 @@ fn serve_router(
 
 impl Harness {
     pub async fn start(opts: Options) -> Result<Harness, Error> {
-        std::fs::create_dir_all(&opts.dir)?;
+        // Every path absolute: child processes (mariadb-install-db, the bootstraps) resolve a
+        // relative one from their own directory, not the caller's.
+        let opts = opts.absolute()?;
         let db = {
             let dir = opts.dir.join("db");
             let _ = std::fs::remove_dir_all(&dir);
@@ -116,8 +118,15 @@ impl Harness {
                     *val = val.replace(aws_url.as_str(), local);
                 }
             }
-            // Lambda's advanced logging controls become variables of the function.
+            let name = values.refs.get(&id).cloned().unwrap_or_else(|| id.clone());
+            // Lambda's advanced logging controls become variables of the function, and its
+            // log-level filter applies to what the function prints.
             if let Some(lc) = template.fn_prop(&id, "LoggingConfig", &values)? {
+                if let Some(filter) = crate::logs::LevelFilter::from_logging_config(&lc)
+                    .map_err(|e| format!("{id}: {e}"))?
+                {
+                    logs.set_level_filter(&name, filter);
+                }
                 if let Some(level) = lc.get("ApplicationLogLevel") {
                     env.insert("AWS_LAMBDA_LOG_LEVEL".into(), scalar(level));
                 }
@@ -153,7 +162,7 @@ impl Harness {
                 .transpose()?;
             let spec = Spec {
                 logical_id: id.clone(),
-                name: values.refs.get(&id).cloned().unwrap_or_else(|| id.clone()),
+                name,
                 binary: opts.bin_dir.join(&binary).join("bootstrap"),
                 env,
                 timeout: Duration::from_secs(num("Timeout", 3)?),

@@ -26,7 +26,9 @@
 //! Others are a test each with a stack of its own (`fault_stack`: one fault stack at a time):
 //! - `redelivery`: a stock-out message redelivered while the first consumer still works;
 //! - `kinesis_throttling`: per-record PutRecords throttling in `api-capture`, through
-//!   `kinesis_proxy` (a fault injector in front of moto).
+//!   `kinesis_proxy` (a fault injector in front of moto);
+//! - `ambiguous_bootstrap`: MariaDB SIGKILLed mid flash sale under the deployed `sales-api`;
+//! - `log_levels`: capture records and metrics at every allowed `LogLevel`.
 
 mod ambiguous_bootstrap;
 mod crashes;
@@ -37,6 +39,7 @@ mod killed;
 mod kinesis_proxy;
 mod kinesis_throttling;
 mod kit;
+mod log_levels;
 mod metrics;
 #[allow(dead_code)] // the fault modules use it
 mod record;
