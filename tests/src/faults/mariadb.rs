@@ -47,6 +47,11 @@ impl Mariadb {
             uuid::Uuid::new_v4().simple()
         ));
         std::fs::create_dir_all(&dir).expect("mariadb dir");
+        // One initialisation at a time in this process (the fault cases that start their own
+        // server run in parallel; concurrent mariadb-install-db runs were seen to fail on a
+        // loaded machine).
+        static INSTALL: Mutex<()> = Mutex::new(());
+        let _one = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
         let status = Command::new(&install)
             .arg("--no-defaults")
             .arg(format!("--datadir={}", dir.join("data").display()))
@@ -55,11 +60,15 @@ impl Mariadb {
                 "--skip-test-db",
                 "--user=root",
             ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
+            .stdin(Stdio::null())
+            .output()
             .expect("run mariadb-install-db");
-        assert!(status.success(), "mariadb-install-db failed");
+        assert!(
+            status.status.success(),
+            "mariadb-install-db failed: {}\n{}",
+            String::from_utf8_lossy(&status.stdout),
+            String::from_utf8_lossy(&status.stderr)
+        );
         let db = Mariadb {
             bin,
             dir,

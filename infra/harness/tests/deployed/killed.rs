@@ -97,23 +97,66 @@ pub async fn sale_mid_transaction(ctx: &Ctx<'_>, kill: Kill, rec: &mut Record) {
         Kill::Crash => 500,
     };
     assert_eq!(status, expect, "the buyer's answer: {body}");
+    // A sale still waiting when its deadline comes is cut by the handler itself, before
+    // Lambda's Timeout: `outcome_unknown` naming the sale, never a bare timeout for a sale the
+    // server may still commit.
+    let mut named: Option<String> = None;
     match kill {
         Kill::Timeout(d) => {
-            assert!(answered >= d, "answered after {answered:?}, Timeout {d:?}");
-            assert_eq!(sales.timeouts(), timeouts + 1, "one invocation timed out");
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            assert_eq!(
+                v["error"].as_str(),
+                Some("outcome_unknown"),
+                "the buyer's answer: {body}"
+            );
+            named = v["sale_id"].as_str().map(str::to_owned);
+            assert!(named.is_some(), "outcome_unknown names the sale: {body}");
             assert!(
-                ctx.log_count("SalesApiFunction", "Task timed out after") >= 1,
-                "the timeout is in the function's log"
+                answered < d,
+                "answered after {answered:?}, before its Timeout {d:?}"
+            );
+            assert_eq!(
+                sales.timeouts(),
+                timeouts,
+                "no Lambda timeout: the handler answered first"
             );
         }
         Kill::Crash => assert_eq!(sales.crashes(), crashes + 1, "Runtime.ExitError"),
     }
-    rec.saw(format!(
-        "killed by {}: the buyer got {status} after {} ms",
-        kill.what(),
-        answered.as_millis()
-    ));
-    // The environment is reset: a new process (init again), the old one gone.
+    rec.saw(match kill {
+        Kill::Timeout(d) => format!(
+            "the sale's deadline (Timeout {} s less the 1 s margin) came first: the buyer got 503 outcome_unknown naming the sale after {} ms, no Lambda timeout",
+            d.as_secs_f64(),
+            answered.as_millis()
+        ),
+        Kill::Crash => format!(
+            "killed by {}: the buyer got {status} after {} ms",
+            kill.what(),
+            answered.as_millis()
+        ),
+    });
+    if kill == Kill::Crash {
+        crash_resets_the_environment(ctx, starts, &pids).await;
+    }
+    sale_settles(ctx, sku, holder_id, tx, before, named, &key, kill, rec).await;
+    if kill == Kill::Crash {
+        let cold = ctx.log_count("SalesApiFunction", "\"cold_start\":true");
+        assert!(
+            cold > cold_starts,
+            "the next invocation ran in a new execution environment (cold start)"
+        );
+        rec.held(format!(
+            "the next invocation was a cold start in a new process ({} process starts before, {} after)",
+            starts,
+            sales.starts()
+        ));
+    }
+    sales.set_timeout(None);
+}
+
+/// After a crash: a new process (init again), the old one gone.
+async fn crash_resets_the_environment(ctx: &Ctx<'_>, starts: u64, pids: &[Option<u32>]) {
+    let sales = ctx.h.function("SalesApiFunction").expect("sales-api");
     eventually(
         "a new sales-api process",
         Duration::from_secs(10),
@@ -134,7 +177,23 @@ pub async fn sale_mid_transaction(ctx: &Ctx<'_>, kill: Kill, rec: &mut Record) {
             "the killed process {pid} is gone"
         );
     }
+}
 
+/// The stock row released: the orphaned or cut statement ends (commit or rollback) with
+/// nothing half done; a sale named `outcome_unknown` is what `GET /sales/{id}` then says; the
+/// buyer's retry with its key gets one sale, never two.
+#[allow(clippy::too_many_arguments)]
+async fn sale_settles(
+    ctx: &Ctx<'_>,
+    sku: &str,
+    holder_id: u64,
+    tx: sqlx::Transaction<'_, sqlx::MySql>,
+    before: crate::kit::Ledger,
+    named: Option<String>,
+    key: &str,
+    kill: Kill,
+    rec: &mut Record,
+) {
     // Let the orphaned statement finish: MariaDB runs it to its end (commit or rollback),
     // whatever the dead client.
     tx.rollback().await.expect("release the stock row");
@@ -151,12 +210,23 @@ pub async fn sale_mid_transaction(ctx: &Ctx<'_>, kill: Kill, rec: &mut Record) {
         committed == 0 || committed == 1,
         "at most the one sale: {after:?}"
     );
-    rec.saw(if committed == 1 {
-        "the server ran the orphaned sale to COMMIT after its client died (sale row and decrement together; the buyer was told 5xx)".to_owned()
-    } else {
-        "the orphaned sale rolled back: no sale row, no decrement".to_owned()
+    rec.saw(match (committed, kill) {
+        (1, Kill::Crash) => "the server ran the orphaned sale to COMMIT after its client died (sale row and decrement together; the buyer was told 5xx: only the Idempotency-Key retry below tells them)".to_owned(),
+        (1, Kill::Timeout(_)) => "the cut statement committed once the row was free; GET /sales/{id} of the named sale: 200".to_owned(),
+        _ => "the statement rolled back: no sale row, no decrement".to_owned(),
     });
     rec.held(format!("after the kill: {ledger}: nothing half done"));
+    if let Some(id) = named {
+        let (s, b) = ctx
+            .api
+            .call_with(reqwest::Method::GET, &format!("/sales/{id}"), None, &[])
+            .await;
+        let want = if committed == 1 { 200 } else { 404 };
+        assert_eq!(s, want, "GET /sales/{id} tells what happened: {b}");
+        rec.held(format!(
+            "the sale named by outcome_unknown: GET /sales/{{id}} {s}, and {committed} sale row(s)"
+        ));
+    }
 
     // The buyer retries with its key: one sale, never two.
     let (s, b) = ctx
@@ -165,7 +235,7 @@ pub async fn sale_mid_transaction(ctx: &Ctx<'_>, kill: Kill, rec: &mut Record) {
             reqwest::Method::POST,
             "/sales",
             Some(json!({"sku": sku, "quantity": 1})),
-            &[("idempotency-key", key.as_str())],
+            &[("idempotency-key", key)],
         )
         .await;
     assert_eq!(s, 201, "the retry with the same key: {b}");
@@ -179,17 +249,6 @@ pub async fn sale_mid_transaction(ctx: &Ctx<'_>, kill: Kill, rec: &mut Record) {
     rec.held(format!(
         "retry with the same Idempotency-Key: 201, exactly one sale row; {ledger}"
     ));
-    let cold = ctx.log_count("SalesApiFunction", "\"cold_start\":true");
-    assert!(
-        cold > cold_starts,
-        "the next invocation ran in a new execution environment (cold start)"
-    );
-    rec.held(format!(
-        "the next invocation was a cold start in a new process ({} process starts before, {} after)",
-        starts,
-        sales.starts()
-    ));
-    sales.set_timeout(None);
 }
 
 /// A `factory-orderer` batch killed after the factory accepted is redelivered, calls the

@@ -7,12 +7,13 @@ use crate::kit::Ctx;
 use crate::record::Record;
 use std::time::Duration;
 
-/// A sale that outlives its Timeout (its transaction waits on a locked stock row) is killed
-/// mid-transaction and leaves nothing half done.
+/// A sale that would outlive its Timeout (its transaction waits on a locked stock row) is cut
+/// by the handler's own deadline first: `503 outcome_unknown` naming it, no Lambda timeout,
+/// nothing half done, and `GET /sales/{id}` tells what happened.
 pub async fn a_sale_killed_by_its_timeout_leaves_nothing_half_done(ctx: &Ctx<'_>) {
     let mut rec = Record::new(
         "a_sale_killed_by_its_timeout_leaves_nothing_half_done",
-        "sales-api times out mid-transaction (Timeout lowered to 2 s; the sale's stock row held locked by another transaction): the process is killed",
+        "a sale waits mid-transaction past its deadline (sales-api Timeout lowered to 2 s; the sale's stock row held locked by another transaction)",
     );
     killed::sale_mid_transaction(ctx, Kill::Timeout(Duration::from_secs(2)), &mut rec).await;
 }
