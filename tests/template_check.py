@@ -305,8 +305,10 @@ def docs_contract(path: Path) -> tuple[dict[str, Facts], set[str], dict[str, lis
 def strip_rust_comments(src: str) -> str:
     src = re.sub(r"/\*.*?\*/", "", src, flags=re.S)
     src = re.sub(r"//[^\n]*", "", src)
-    cut = src.find("#[cfg(test)]")
-    return src if cut < 0 else src[:cut]
+    # The test module at the end (`#[cfg(test)] mod tests { … }`); a `#[cfg(test)] mod x;`
+    # declaration is not the end of the function's code.
+    cut = re.search(r"#\[cfg\(test\)\]\s*mod\s+\w+\s*\{", src)
+    return src if cut is None else src[: cut.start()]
 
 
 ENV_CALL = re.compile(r"\.\s*([a-z_]+)\s*(?:::<[^>]*>)?\s*\(\s*\"([A-Z][A-Z0-9_]*)\"")
