@@ -6,9 +6,9 @@
 //! the callback secret, nor any callback token may appear in the logs, in the captured data
 //! under `<data-dir>/bucket` (gzip members decompressed), or anywhere else in the data dir.
 
+use factory_sim::sim::KnobsPatch;
 use inventory::domain::FactoryOrderId;
 use inventory::factory::CallbackSigner;
-use inventory::sim::KnobsPatch;
 use pipeline_tests::faults::Record;
 use pipeline_tests::{Db, TestApp, eventually};
 use serde_json::json;

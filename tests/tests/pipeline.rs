@@ -87,7 +87,7 @@ async fn factory_down_then_back(db: Db) {
         body["last_error"].as_str().unwrap().contains("503"),
         "{body}"
     );
-    s.shared().sim.set(inventory::sim::KnobsPatch {
+    s.shared().sim.set(factory_sim::sim::KnobsPatch {
         down: Some(false),
         ..Default::default()
     });
@@ -140,7 +140,7 @@ async fn failing_factory_ends_in_dlq_then_redrive_recovers(db: Db) {
         "{reason}"
     );
     // The factory comes back; an operator redrives the DLQ: the order is fulfilled once.
-    s.shared().sim.set(inventory::sim::KnobsPatch {
+    s.shared().sim.set(factory_sim::sim::KnobsPatch {
         down: Some(false),
         ..Default::default()
     });

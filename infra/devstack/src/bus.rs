@@ -6,9 +6,9 @@
 
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
+use factory_orderer::orderer::{Orderer, handle_batch};
 use inventory::domain::StockOutEvent;
 use inventory::messaging::{PublishError, Publisher, attributes};
-use inventory::orderer::{Orderer, handle_batch};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

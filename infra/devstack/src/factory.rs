@@ -1,15 +1,15 @@
 //! The factory stand-in's local HTTP face (`/factory-sim/*`): the shared stand-in
-//! (`inventory::sim::FactorySim`, also behind the deployed factory-sim function) answers
+//! (`factory_sim::sim::FactorySim`, also behind the deployed factory-sim function) answers
 //! manufacture requests ([`FactorySim::manufacture`]); completions are called back after the
 //! configured delay from a task of this process ([`LocalCompletions`], held back while
 //! `Shared::hold_completions` is true). `/control` reads and sets the knobs.
 //!
-//! [`FactorySim::manufacture`]: inventory::sim::FactorySim::manufacture
+//! [`FactorySim::manufacture`]: factory_sim::sim::FactorySim::manufacture
 
 use crate::Shared;
 use crate::http::json_response;
 use axum::response::Response as AxumResponse;
-use inventory::sim::{Completions, KnobsPatch, ScheduledCompletion};
+use factory_sim::sim::{Completions, KnobsPatch, ScheduledCompletion};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -4,13 +4,14 @@
 use crate::alarms::{self, Alarm, AlarmMemory, AlarmSettings};
 use crate::bus::{self, LocalQueue, LocalTopic};
 use crate::{Options, firehose, http};
+use factory_orderer::client::{FactoryClient, FactorySettings};
+use factory_orderer::orderer::Orderer;
+use factory_sim::sim::{FactorySim, Knobs};
 use inventory::api::{AdminToken, Api, App, Function};
 use inventory::capture::{DynCapture, NoCapture};
 use inventory::domain::{ProductSpec, Sku};
-use inventory::factory::{CallbackSigner, FactoryClient, FactorySettings};
+use inventory::factory::CallbackSigner;
 use inventory::messaging::{DynPublisher, RelaySettings, relay_once};
-use inventory::orderer::Orderer;
-use inventory::sim::{FactorySim, Knobs};
 use inventory::store::{DynStore, PoolSettings};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

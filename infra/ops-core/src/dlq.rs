@@ -1,7 +1,7 @@
 //! A dead-lettered stock-out explained: its event and what the database says about its order.
 
 use inventory::domain::StockOutEvent;
-use inventory::orderer::decode;
+use inventory::stockout::decode;
 use inventory::store::DynStore;
 use serde_json::{Map, Value, json};
 

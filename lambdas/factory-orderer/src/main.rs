@@ -2,9 +2,10 @@
 //! failed records (`ReportBatchItemFailures`). Builds its dependencies once at init.
 
 use aws_lambda_events::sqs::SqsEvent;
+use factory_orderer::client::{FactoryClient, FactorySettings};
+use factory_orderer::orderer::{Orderer, handle_batch};
 use inventory::config::{Env, aws_config, callback_secret_from_env, database_from_env};
-use inventory::factory::{CallbackSigner, FactoryClient, FactorySettings};
-use inventory::orderer::{Orderer, handle_batch};
+use inventory::factory::CallbackSigner;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]

@@ -8,15 +8,16 @@
 //! `CALLBACK_BASE_URL`, when set, is the only place completions may be sent to.
 //! The idempotency map is per execution environment (see `app/mod.rs`).
 
-mod app;
-mod queue;
-mod routes;
+// The handler's future (the SQS client's `send` inside the stand-in's inside the runtime's)
+// nests deeper than rustc's default query depth (128) allows for its layout, now that the
+// handler is compiled in the library crate.
+#![recursion_limit = "256"]
 
-use app::App;
+use factory_sim::app::App;
+use factory_sim::queue::SqsSender;
+use factory_sim::sim::{FactorySim, Knobs, callback_allowed};
 use inventory::config::{ConfigError, Env, aws_config};
-use inventory::sim::{FactorySim, Knobs};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use queue::SqsSender;
 use std::time::Duration;
 
 #[tokio::main]
@@ -38,7 +39,7 @@ async fn main() -> Result<(), Error> {
     }
     let callback_base = env.optional("CALLBACK_BASE_URL");
     if let Some(base) = &callback_base
-        && !inventory::sim::callback_allowed(base, None)
+        && !callback_allowed(base, None)
     {
         return Err(ConfigError::Invalid {
             name: "CALLBACK_BASE_URL",

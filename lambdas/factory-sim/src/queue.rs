@@ -1,7 +1,7 @@
 //! `SqsSender`: the SQS adapter of [`CompletionQueue`] — the sim's own delay queue.
 
 use crate::app::CompletionQueue;
-use inventory::sim::ScheduledCompletion;
+use crate::sim::ScheduledCompletion;
 
 pub struct SqsSender {
     client: aws_sdk_sqs::Client,

@@ -5,9 +5,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::SqsMessage;
+use factory_orderer::client::{FactoryClient, FactorySettings};
+use factory_orderer::orderer::Orderer;
 use inventory::domain::StockOutEvent;
-use inventory::factory::{CallbackSigner, FactoryClient, FactorySettings};
-use inventory::orderer::Orderer;
+use inventory::factory::CallbackSigner;
 
 use super::{FaultyStore, sqs_message};
 use crate::{Db, Options, TestApp};

@@ -1,8 +1,8 @@
 //! Faults: duplicates and out-of-order delivery.
 
 use super::{GLAZED_ONE_ORDER, SUITE, settles_at};
+use factory_orderer::orderer::{Handled, handle_batch, handle_record};
 use inventory::domain::new_id;
-use inventory::orderer::{Handled, handle_batch, handle_record};
 use pipeline_tests::faults::{OrdererRig, Record, event_body, sqs_event, sqs_message};
 use pipeline_tests::{Db, both};
 use std::sync::atomic::Ordering;

@@ -1,7 +1,7 @@
 //! Faults: the Factory API misbehaves.
 
 use super::{GLAZED_NO_BATCH, GLAZED_ONE_ORDER, SUITE, settles_at};
-use inventory::sim::KnobsPatch;
+use factory_sim::sim::KnobsPatch;
 use pipeline_tests::faults::{Accepted, Expect, Record, ScriptedFactory, Step, WAIT};
 use pipeline_tests::{Db, TestApp, eventually};
 use serde_json::json;

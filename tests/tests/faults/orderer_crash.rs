@@ -1,7 +1,7 @@
 //! Faults: crash between the factory call and the status update.
 
 use super::{GLAZED_ONE_ORDER, SUITE, settles_at};
-use inventory::orderer::{Handled, handle_batch, handle_record};
+use factory_orderer::orderer::{Handled, handle_batch, handle_record};
 use pipeline_tests::faults::{OrdererRig, Record, failed_ids, sqs_event};
 use pipeline_tests::{Db, both};
 use std::collections::BTreeSet;

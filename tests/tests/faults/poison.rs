@@ -1,8 +1,8 @@
 //! Faults: poison messages.
 
 use super::SUITE;
+use factory_orderer::orderer::{Handled, handle_batch, handle_record};
 use inventory::domain::{Sku, new_id};
-use inventory::orderer::{Handled, handle_batch, handle_record};
 use pipeline_tests::Db;
 use pipeline_tests::faults::{
     Expect, OrdererRig, Record, event_body, failed_ids, sqs_event, sqs_message,

@@ -1,8 +1,8 @@
-//! SQS message decoding: generated bodies through `inventory::orderer::decode`.
+//! SQS message decoding: generated bodies through `inventory::stockout::decode`.
 
 use super::{arb_json, run};
 use inventory::domain::{FactoryOrderId, Sku, StockOutEvent};
-use inventory::orderer::{RecordError, decode};
+use inventory::stockout::{Poison, decode};
 use proptest::prelude::*;
 use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,8 +31,8 @@ fn arb_event() -> impl Strategy<Value = StockOutEvent> {
         )
 }
 
-fn is_poison<T: std::fmt::Debug>(r: &Result<T, RecordError>) -> bool {
-    matches!(r, Err(RecordError::Poison(_)))
+fn is_poison<T: std::fmt::Debug>(r: &Result<T, Poison>) -> bool {
+    matches!(r, Err(Poison(_)))
 }
 
 #[test]

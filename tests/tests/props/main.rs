@@ -2,7 +2,7 @@
 //! - `inventory::api::handle` on generated `lambda_http` requests (an `Api` over a fresh SQLite
 //!   store, as the local stack builds it): never a 5xx, always JSON, errors always
 //!   `{"error", "message"}`, and the documented rules for SKUs, quantities and admin stock hold;
-//! - `inventory::orderer::decode` on generated SQS bodies: never panics, anything that is not a
+//! - `inventory::stockout::decode` on generated SQS bodies: never panics, anything that is not a
 //!   valid stock-out is `Poison`, and valid events (raw or in an SNS envelope) round-trip.
 
 //!

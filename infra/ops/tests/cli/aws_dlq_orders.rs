@@ -169,7 +169,7 @@ async fn aws_mode_on_moto() {
         .await
         .unwrap();
     let body = got.messages()[0].body().unwrap();
-    let ev = inventory::orderer::decode(body).unwrap();
+    let ev = inventory::stockout::decode(body).unwrap();
     assert_eq!(ev.factory_order_id, id);
     assert_eq!(ev.correlation_id, "cli-aws");
     assert_ne!(ev.event_id, event.event_id, "a new event");

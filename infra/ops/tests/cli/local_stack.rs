@@ -78,7 +78,7 @@ async fn local_incident_dlq_alarm_redrive_history() {
         out.stdout
     );
 
-    s.shared.sim.set(inventory::sim::KnobsPatch {
+    s.shared.sim.set(factory_sim::sim::KnobsPatch {
         down: Some(false),
         ..Default::default()
     });

@@ -2,8 +2,8 @@
 //! failed deliveries worth retrying are reported as batch item failures.
 
 use super::{App, CompletionQueue};
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use inventory::sim::{ScheduledCompletion, callback_allowed};
+use crate::sim::{ScheduledCompletion, callback_allowed};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use tracing::Instrument;
 
 /// How the delivery of one queued completion ended.
@@ -19,29 +19,16 @@ pub enum Delivery {
 }
 
 impl<Q: CompletionQueue> App<Q> {
-    /// An SQS batch of due completions: delivered concurrently, failures reported per record.
+    /// An SQS batch of due completions: delivered concurrently, the ones worth retrying
+    /// reported as batch item failures.
     pub async fn completions(&self, event: SqsEvent) -> SqsBatchResponse {
-        let results = futures::future::join_all(
-            event
-                .records
-                .iter()
-                .map(|m| async move { (m.message_id.clone(), self.deliver_one(m).await) }),
-        )
-        .await;
-        let mut response = SqsBatchResponse::default();
-        for (id, outcome) in results {
-            if let Delivery::Retry(_) = outcome {
-                match id {
-                    Some(id) => {
-                        let mut f = BatchItemFailure::default();
-                        f.item_identifier = id;
-                        response.batch_item_failures.push(f);
-                    }
-                    None => tracing::error!("a failed SQS record has no message id"),
-                }
+        inventory::sqs_batch::report_failures(event, |msg| async move {
+            match self.deliver_one(&msg).await {
+                Delivery::Retry(why) => Err(why),
+                done => Ok(done),
             }
-        }
-        response
+        })
+        .await
     }
 
     /// Delivers one queued completion.
@@ -97,7 +84,7 @@ impl<Q: CompletionQueue> App<Q> {
 #[cfg(test)]
 mod tests {
     use crate::app::testkit::{app, sqs_event};
-    use inventory::sim::{Knobs, ScheduledCompletion};
+    use crate::sim::{Knobs, ScheduledCompletion};
     use serde_json::json;
     use std::sync::atomic::Ordering;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

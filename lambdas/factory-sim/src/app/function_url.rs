@@ -1,6 +1,6 @@
 //! Function URL requests (payload format 2.0): the routes, and `POST /api/manufactures`
 //! answered by the shared stand-in with this app as its
-//! [`Completions`](inventory::sim::Completions).
+//! [`Completions`](crate::sim::Completions).
 
 use super::{App, CompletionQueue};
 use crate::routes::{self, Endpoint};
@@ -83,8 +83,8 @@ impl<Q: CompletionQueue> App<Q> {
     }
 
     /// `POST /api/manufactures`: answered by the shared stand-in
-    /// ([`FactorySim::manufacture`](inventory::sim::FactorySim::manufacture)), with this app as
-    /// its [`Completions`](inventory::sim::Completions) (allowed callbacks, the SQS delay queue).
+    /// ([`FactorySim::manufacture`](crate::sim::FactorySim::manufacture)), with this app as
+    /// its [`Completions`](crate::sim::Completions) (allowed callbacks, the SQS delay queue).
     async fn manufacture(&self, req: &ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
         let body = body_bytes(req);
         let reply = self
@@ -98,7 +98,7 @@ impl<Q: CompletionQueue> App<Q> {
 #[cfg(test)]
 mod tests {
     use crate::app::testkit::{CALLBACK, app, manufacture_body, status_and_body, url_event};
-    use inventory::sim::Knobs;
+    use crate::sim::Knobs;
     use std::sync::atomic::Ordering;
 
     #[tokio::test]

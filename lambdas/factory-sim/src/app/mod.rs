@@ -19,9 +19,9 @@ mod function_url;
 #[cfg(test)]
 mod testkit;
 
+use crate::sim::{Completions, FactorySim, ScheduledCompletion, callback_allowed};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::sqs::SqsEvent;
-use inventory::sim::{Completions, FactorySim, ScheduledCompletion, callback_allowed};
 use serde_json::Value;
 use std::future::Future;
 use std::time::Duration;

@@ -2,8 +2,8 @@
 //! Lambda sends (Function URL requests, SQS batches).
 
 use super::{App, CompletionQueue};
+use crate::sim::{FactorySim, Knobs, ScheduledCompletion};
 use base64::Engine;
-use inventory::sim::{FactorySim, Knobs, ScheduledCompletion};
 use serde_json::{Value, json};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};

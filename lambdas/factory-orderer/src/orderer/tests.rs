@@ -1,13 +1,15 @@
-//! The orderer against the in-memory store and the factory stand-in (`crate::sim::FactorySim`)
-//! served on 127.0.0.1, as the local stack serves it: what one stock-out message does to its
-//! factory order when the factory accepts, fails, or the message is poison. Milliseconds, no
-//! database, no AWS (the same handler runs over SQLite and MariaDB in `tests/tests/faults/`).
+//! The orderer against the in-memory store and the factory stand-in
+//! (`factory_sim::sim::FactorySim`) served on 127.0.0.1, as the local stack serves it: what one
+//! stock-out message does to its factory order when the factory accepts, fails, or the message
+//! is poison. Milliseconds, no database, no AWS (the same handler runs over SQLite and MariaDB in `tests/tests/faults/`).
 
 use super::*;
-use crate::domain::{FactoryOrderId, OrderStatus};
-use crate::factory::{CallbackSigner, FactorySettings};
-use crate::sim::{Completions, FactorySim, Knobs, KnobsPatch, ScheduledCompletion};
-use crate::store::MemoryStore;
+use crate::client::FactorySettings;
+use factory_sim::sim::{Completions, FactorySim, Knobs, KnobsPatch, ScheduledCompletion};
+use inventory::domain::{FactoryOrderId, OrderStatus};
+use inventory::factory::CallbackSigner;
+use inventory::store::MemoryStore;
+use inventory::store::memory::fixtures::stocked_out;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
@@ -83,8 +85,6 @@ fn orderer(store: &Arc<MemoryStore>, factory: &Factory) -> Orderer {
     }
 }
 
-use crate::store::memory::fixtures::stocked_out;
-
 /// An SQS record as Lambda hands it to the orderer, on its `receives`-th delivery.
 fn message(id: &str, body: &str, receives: u32) -> SqsMessage {
     let mut m = SqsMessage::default();
@@ -108,33 +108,12 @@ fn failed(r: &SqsBatchResponse) -> BTreeSet<String> {
         .collect()
 }
 
-async fn order(store: &MemoryStore, id: &FactoryOrderId) -> crate::domain::FactoryOrder {
+async fn order(store: &MemoryStore, id: &FactoryOrderId) -> inventory::domain::FactoryOrder {
     store
         .factory_order(id)
         .await
         .unwrap()
         .expect("the order exists")
-}
-
-#[test]
-fn decodes_raw_and_enveloped_events_and_rejects_poison() {
-    let raw = r#"{"schema_version":1,"event_id":"e","factory_order_id":"0193a2b4-0000-7000-8000-000000000000","sku":"glazed","quantity":100,"correlation_id":"c","occurred_at":1}"#;
-    assert_eq!(decode(raw).unwrap().sku.as_str(), "glazed");
-    let env = serde_json::json!({"Type": "Notification", "Message": raw}).to_string();
-    assert_eq!(decode(&env).unwrap().quantity, 100);
-    for bad in [
-        "",
-        "not json",
-        "{}",
-        &raw.replace("\"schema_version\":1", "\"schema_version\":2"),
-        &raw.replace("0193a2b4-0000-7000-8000-000000000000", "../x"),
-        &raw.replace("\"quantity\":100", "\"quantity\":\"many\""),
-    ] {
-        assert!(
-            matches!(decode(bad), Err(RecordError::Poison(_))),
-            "{bad:?}"
-        );
-    }
 }
 
 #[tokio::test]

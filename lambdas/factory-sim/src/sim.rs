@@ -1,7 +1,7 @@
-//! `factory-sim`: a faithful stand-in for the legacy Factory API, with fault knobs. One
-//! stand-in for everyone who needs one: the local stack hosts it in-process (`devstack`'s
-//! `factory.rs`), the `factory-sim` function deploys it when no real factory URL is configured,
-//! and unit tests serve it on 127.0.0.1 (`orderer/tests.rs`).
+//! A faithful stand-in for the legacy Factory API, with fault knobs. One stand-in for everyone
+//! who needs one: the local stack hosts it in-process (`devstack`'s `factory.rs`), this
+//! function deploys it when no real factory URL is configured (`app`), and the orderer's unit
+//! tests serve it on 127.0.0.1 (`factory-orderer`'s `orderer/tests.rs`).
 //!
 //! Behaviour ([`FactorySim::manufacture`]): `POST /api/manufactures` with the legacy body answers
 //! `202 {"reference"}` at once (after `latency_ms`), and `delay_ms` later POSTs the completion to
@@ -13,7 +13,7 @@
 //! due (a task of the local stack's process; the deployed sim's SQS delay queue) and which
 //! callback URLs are allowed (the deployed sim only sends to its `CALLBACK_BASE_URL`).
 
-use crate::factory::{Completion, ManufactureRequest};
+use inventory::factory::{Completion, ManufactureRequest};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::future::Future;

@@ -1,11 +1,12 @@
-//! `factory-orderer`: consumes stock-out events from SQS (batches, partial batch failures) and
-//! asks the legacy factory for a batch, exactly once per factory order as far as the factory's
+//! The orderer: consumes stock-out events from SQS (batches, partial batch failures) and asks
+//! the legacy factory for a batch, exactly once per factory order as far as the factory's
 //! idempotency key allows.
 
-use crate::domain::{FactoryOrderId, StockOutEvent};
-use crate::factory::{FactoryClient, FactoryError};
-use crate::store::{Orders, StoreError};
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use crate::client::{FactoryClient, FactoryError};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use inventory::domain::{FactoryOrderId, StockOutEvent};
+use inventory::stockout::{Poison, decode};
+use inventory::store::{Orders, StoreError};
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
@@ -41,32 +42,10 @@ pub enum Handled {
     Skipped(&'static str),
 }
 
-/// Decodes a stock-out event from an SQS body: a raw-delivery message, or an SNS envelope when
-/// raw delivery is off. A `factory_order_id` that is not a UUID fails the decoding (it is a
-/// [`FactoryOrderId`]): a poison message, like any other malformed event.
-pub fn decode(body: &str) -> Result<StockOutEvent, RecordError> {
-    let value: serde_json::Value = serde_json::from_str(body)
-        .map_err(|e| RecordError::Poison(format!("body is not JSON: {e}")))?;
-    let value = match (
-        value.get("Type").and_then(|t| t.as_str()),
-        value.get("Message"),
-    ) {
-        (Some("Notification"), Some(serde_json::Value::String(inner))) => {
-            serde_json::from_str(inner)
-                .map_err(|e| RecordError::Poison(format!("SNS message is not JSON: {e}")))?
-        }
-        _ => value,
-    };
-    let version = value.get("schema_version").and_then(|v| v.as_u64());
-    if version != Some(u64::from(StockOutEvent::SCHEMA_VERSION)) {
-        return Err(RecordError::Poison(format!(
-            "unsupported schema_version {version:?} (expected {})",
-            StockOutEvent::SCHEMA_VERSION
-        )));
+impl From<Poison> for RecordError {
+    fn from(Poison(why): Poison) -> Self {
+        RecordError::Poison(why)
     }
-    let event: StockOutEvent = serde_json::from_value(value)
-        .map_err(|e| RecordError::Poison(format!("not a stock-out event: {e}")))?;
-    Ok(event)
 }
 
 fn receive_count(msg: &SqsMessage) -> u32 {
@@ -85,27 +64,11 @@ fn attr<'m>(msg: &'m SqsMessage, name: &str) -> Option<&'m str> {
 /// Handles one SQS batch: records are processed concurrently; only the failed ones are
 /// reported, so SQS retries exactly those (and moves them to the DLQ after maxReceiveCount).
 pub async fn handle_batch(orderer: &Orderer, event: SqsEvent) -> SqsBatchResponse {
-    let results = futures::future::join_all(event.records.into_iter().map(|msg| async move {
-        let id = msg.message_id.clone();
-        (id, handle_record(orderer, &msg).await)
-    }))
-    .await;
-    let mut response = SqsBatchResponse::default();
-    for (id, result) in results {
-        if result.is_err() {
-            match id {
-                Some(id) => {
-                    let mut f = BatchItemFailure::default();
-                    f.item_identifier = id;
-                    response.batch_item_failures.push(f);
-                }
-                None => {
-                    tracing::error!("a failed SQS record has no message id; it cannot be reported")
-                }
-            }
-        }
-    }
-    response
+    inventory::sqs_batch::report_failures(
+        event,
+        |msg| async move { handle_record(orderer, &msg).await },
+    )
+    .await
 }
 
 /// Handles one record; `Err` means "report as failed" (retried by SQS, then DLQ). Logs one
@@ -123,6 +86,7 @@ pub async fn handle_record(orderer: &Orderer, msg: &SqsMessage) -> Result<Handle
         let event = match decode(msg.body.as_deref().unwrap_or_default()) {
             Ok(e) => e,
             Err(e) => {
+                let e = RecordError::from(e);
                 let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
                 tracing::error!(outcome = "poison", error = %e, last_try, latency_ms, "message handled: poison message, it will reach the DLQ after maxReceiveCount");
                 return Err(e);
@@ -153,7 +117,7 @@ async fn process(
     event: &StockOutEvent,
     last_try: bool,
 ) -> Result<Handled, RecordError> {
-    use crate::domain::OrderStatus::*;
+    use inventory::domain::OrderStatus::*;
     let order = orderer
         .store
         .factory_order(&event.factory_order_id)
@@ -192,7 +156,7 @@ async fn process(
     let started = Instant::now();
     let result = orderer.factory.order(event).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    crate::metrics::factory_call(latency_ms, result.is_ok());
+    inventory::metrics::factory_call(latency_ms, result.is_ok());
     match result {
         Ok(accepted) => {
             let reference = accepted.reference.unwrap_or_else(|| "accepted".into());
@@ -202,7 +166,7 @@ async fn process(
                 .mark_requested(&event.factory_order_id, &reference, &event.event_id)
                 .await?
             {
-                crate::metrics::order_requested();
+                inventory::metrics::order_requested();
             }
             Ok(Handled::Requested { reference })
         }
@@ -213,7 +177,7 @@ async fn process(
                 .record_failure(&event.factory_order_id, &e.to_string(), last_try)
                 .await?;
             if last_try {
-                crate::metrics::orders_failed(1);
+                inventory::metrics::orders_failed(1);
                 tracing::error!(alarm = "FactoryOrderFailed", error = %e, "ALARM factory order failed after the last delivery; the message goes to the DLQ");
             }
             Err(e.into())
