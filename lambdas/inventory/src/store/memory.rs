@@ -182,9 +182,10 @@ impl Schema for MemoryStore {
     }
 }
 
-/// Fixtures for the handlers' unit tests (the orderer's, the relay's).
-#[cfg(test)]
-pub(crate) mod fixtures {
+/// Fixtures for the handlers' unit tests (the orderer's, the relay's in `lambdas/outbox-relay`:
+/// the `testkit` feature, which only dev-dependencies enable).
+#[cfg(any(test, feature = "testkit"))]
+pub mod fixtures {
     use super::MemoryStore;
     use crate::domain::{ProductSpec, Quantity, SaleRequest, Sku, StockOutEvent};
     use crate::store::{Catalog, SaleOutcome, Sales};
@@ -192,7 +193,7 @@ pub(crate) mod fixtures {
 
     /// A store whose only product (`glazed`, reorder quantity 12) just sold out: one pending
     /// factory order, its event in the outbox, and that event.
-    pub(crate) async fn stocked_out() -> (Arc<MemoryStore>, StockOutEvent) {
+    pub async fn stocked_out() -> (Arc<MemoryStore>, StockOutEvent) {
         let store = Arc::new(MemoryStore::new());
         let sku = Sku::parse("glazed").unwrap();
         let spec = ProductSpec::new(sku.clone(), None, 1, Some(0), Some(12)).unwrap();
