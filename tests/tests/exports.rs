@@ -3,11 +3,11 @@
 //! snapshot is reconstructed from the ledger.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use inventory::domain::{Millis, ProductSpec, Quantity, SaleRequest, Sku, rfc3339};
-use inventory::exports::{
+use exporter::{
     INVENTORY_HEADER, LocalDir, SALES_HEADER, build_exports, day_bounds, inventory_key, run_export,
     sales_key,
 };
+use inventory::domain::{Millis, ProductSpec, Quantity, SaleRequest, Sku, rfc3339};
 use inventory::store::{DynStore, FulfillOutcome, SaleOutcome};
 use pipeline_tests::both;
 use pipeline_tests::{Db, store};
@@ -86,7 +86,7 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
     rows
 }
 
-fn file<'a>(files: &'a [inventory::exports::ExportFile], key: &str) -> &'a [u8] {
+fn file<'a>(files: &'a [exporter::ExportFile], key: &str) -> &'a [u8] {
     &files
         .iter()
         .find(|f| f.key == key)

@@ -1,7 +1,7 @@
 //! The local stack: the whole pipeline in one process, on SQLite by default, no AWS account.
 //!
 //! Every route is served by the same handler functions the Lambda functions run
-//! (`inventory::api::handle`, `factory_orderer::orderer::handle_batch`, `inventory::messaging::relay_once`);
+//! (`inventory::api::handle`, `factory_orderer::orderer::handle_batch`, `outbox_relay::relay_once`);
 //! what is local is only the plumbing AWS provides: the HTTP gateway (`http`), SNS → SQS (+DLQ)
 //! and the event source mapping (`bus`), the schedules (`stack`), Firehose → S3 (`firehose`),
 //! the factory stand-in's HTTP face (`factory`) and CloudWatch alarms (`alarms`). The operator's

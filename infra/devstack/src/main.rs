@@ -6,7 +6,7 @@
 
 use clap::{Parser, Subcommand};
 use devstack::{Options, Stack};
-use inventory::exports::{LocalDir, run_export, yesterday};
+use exporter::{LocalDir, run_export, yesterday};
 use inventory::store::PoolSettings;
 
 #[derive(Debug, Parser)]

@@ -1,9 +1,9 @@
 //! `api-capture`: CloudWatch Logs subscription (the `{"capture": …}` lines of `sales-api` and
 //! `restock`) → Kinesis PutRecords (→ Firehose → S3). Builds its client once at init, then
-//! serves `inventory::capture::handle_logs`.
+//! serves `handle_logs` (`lib.rs`).
 
+use api_capture::{KinesisCapture, handle_logs};
 use aws_lambda_events::cloudwatch_logs::LogsEvent;
-use inventory::capture::{KinesisCapture, handle_logs};
 use inventory::config::{Env, aws_config};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 

@@ -1,10 +1,9 @@
 //! `exporter`: EventBridge schedule (daily, 00:15 UTC) → yesterday's sales and end-of-day
 //! inventory as gzip CSV under `s3://$EXPORT_BUCKET/exports/`. `{"date": "YYYY-MM-DD"}` as the
-//! event exports that day instead (on-demand runs, backfills). Serves
-//! `inventory::exports::handle_event`.
+//! event exports that day instead (on-demand runs, backfills). Serves `handle_event` (`lib.rs`).
 
+use exporter::{S3Bucket, handle_event};
 use inventory::config::{Env, aws_config, database_from_env};
-use inventory::exports::{S3Bucket, handle_event};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 

@@ -6,7 +6,6 @@ pub mod api;
 pub mod capture;
 pub mod config;
 pub mod domain;
-pub mod exports;
 pub mod factory;
 mod json_fields;
 pub mod messaging;

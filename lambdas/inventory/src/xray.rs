@@ -447,5 +447,7 @@ const MAPPED: &[&str] = &[
     "error.kind",
 ];
 
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 #[cfg(test)]
 mod tests;

@@ -1,9 +1,11 @@
 //! `outbox-relay`: on a schedule, publishes stock-out events a crash left unpublished and
-//! re-sends (or fails) factory orders with no completion. Builds its dependencies once at init.
+//! re-sends (or fails) factory orders with no completion. Builds its dependencies once at init,
+//! then runs the pass in `lib.rs` (`relay_once`).
 
 use inventory::config::{Env, aws_config, database_from_env};
-use inventory::messaging::{DynPublisher, RelaySettings, SnsPublisher, relay_once};
+use inventory::messaging::{DynPublisher, SnsPublisher};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use outbox_relay::{RelaySettings, relay_once};
 use std::sync::Arc;
 
 #[tokio::main]

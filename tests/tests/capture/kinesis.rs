@@ -1,7 +1,8 @@
 //! The Kinesis adapter (`KinesisCapture`) against moto.
 
 use crate::sample_record;
-use inventory::capture::{CaptureRecord, KinesisCapture};
+use api_capture::KinesisCapture;
+use inventory::capture::CaptureRecord;
 use std::collections::HashSet;
 use std::time::Duration;
 

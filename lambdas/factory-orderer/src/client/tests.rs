@@ -5,59 +5,19 @@
 
 use super::*;
 use inventory::domain::{FactoryOrderId, Sku};
-use inventory::xray::{XrayConfig, layer};
+use inventory::xray::testkit::{PARENT, ROOT, daemon, header, received};
 use serde_json::Value;
-use std::net::UdpSocket;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::Instrument;
-use tracing_subscriber::layer::SubscriberExt;
 
-const ROOT: &str = "1-5759e988-bd862e3fe1be46a994272793";
-const PARENT: &str = "53995c3f42cd8ad8";
 const ORDER_ID: &str = "0193a2b4-0000-7000-8000-000000000001";
-/// The line every datagram to the daemon starts with.
-const DAEMON_HEADER: &[u8] = b"{\"format\": \"json\", \"version\": 1}\n";
-
-fn header(sampled: &str) -> String {
-    format!("Root={ROOT};Parent={PARENT};Sampled={sampled};Lineage=a87bd80c:0")
-}
 
 fn epoch_seconds() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or_default()
-}
-
-/// A UDP socket standing in for the daemon, and a subscriber (for this thread) exporting to it.
-fn daemon() -> (UdpSocket, tracing::subscriber::DefaultGuard) {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    let config = XrayConfig {
-        daemon: socket.local_addr().unwrap(),
-        service: "factory-orderer",
-        new_traces: false,
-        region: Some("eu-west-1".into()),
-    };
-    let subscriber = tracing_subscriber::registry().with(layer(config).expect("socket"));
-    (socket, tracing::subscriber::set_default(subscriber))
-}
-
-/// The documents received so far, in order, each checked for the daemon's header line.
-fn received(socket: &UdpSocket) -> Vec<Value> {
-    let mut docs = Vec::new();
-    let mut buf = [0u8; 65_536];
-    while let Ok(n) = socket.recv(&mut buf) {
-        let datagram = &buf[..n];
-        let body = datagram
-            .strip_prefix(DAEMON_HEADER)
-            .unwrap_or_else(|| panic!("no daemon header: {}", String::from_utf8_lossy(datagram)));
-        docs.push(serde_json::from_slice(body).unwrap());
-    }
-    docs
 }
 
 #[test]
@@ -142,7 +102,7 @@ fn is_id(v: &Value) -> bool {
 /// segment (the header's `Parent`), the call marked as a fault with its status and kind.
 #[tokio::test]
 async fn a_failed_factory_call_is_a_fault_subsegment_under_its_message() {
-    let (socket, _guard) = daemon();
+    let (socket, _guard) = daemon(false);
     let factory = factory_answering("503 Service Unavailable", r#"{"error":"busy"}"#).await;
     let before = epoch_seconds();
     let invoke =
@@ -196,7 +156,7 @@ async fn a_failed_factory_call_is_a_fault_subsegment_under_its_message() {
 
 #[tokio::test]
 async fn a_successful_call_has_no_error_flags_and_a_4xx_is_an_error() {
-    let (socket, _guard) = daemon();
+    let (socket, _guard) = daemon(false);
     let invoke =
         tracing::info_span!("Lambda runtime invoke", requestId = "r-1", xrayTraceId = %header("1"));
     let ok = factory_answering("202 Accepted", r#"{"reference":"F-1"}"#).await;

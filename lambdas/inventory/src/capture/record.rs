@@ -123,12 +123,14 @@ pub const ALLOWED_EVENT_PROPERTIES: &[&str] = &[
     "screen",
 ];
 
-#[cfg(test)]
-pub(crate) mod fixture {
+/// The record the capture tests use (inventory's, and api-capture's through the `testkit`
+/// feature).
+#[cfg(any(test, feature = "testkit"))]
+pub mod fixture {
     use super::*;
 
     /// A well-formed `api_request` record with request id `req-{i}`.
-    pub(crate) fn record(i: usize) -> CaptureRecord {
+    pub fn record(i: usize) -> CaptureRecord {
         CaptureRecord {
             schema_version: SCHEMA_VERSION,
             kind: CaptureKind::ApiRequest,

@@ -182,9 +182,9 @@ impl Schema for MemoryStore {
     }
 }
 
-/// Fixtures for the handlers' unit tests (the orderer's, the relay's): feature `fixtures`, which
-/// only the functions' dev-dependencies enable.
-#[cfg(any(test, feature = "fixtures"))]
+/// Fixtures for the handlers' unit tests (the orderer's in `lambdas/factory-orderer`, the relay's in
+/// `lambdas/outbox-relay`: the `testkit` feature, which only dev-dependencies enable).
+#[cfg(any(test, feature = "testkit"))]
 pub mod fixtures {
     use super::MemoryStore;
     use crate::domain::{ProductSpec, Quantity, SaleRequest, Sku, StockOutEvent};

@@ -1,18 +1,9 @@
-//! The exporter against a UDP socket standing in for the X-Ray daemon, the spans made by the
-//! real adapters (Kinesis through the SDK's mock client; the factory client's calls are tested
-//! in `factory_orderer::client`).
+//! The exporter against a UDP socket standing in for the X-Ray daemon (`testkit`). The adapters'
+//! spans are tested where the adapters live: the factory client's in `factory_orderer::client`,
+//! Kinesis's in `lambdas/api-capture/src/kinesis/tests.rs`.
+use super::testkit::{PARENT, ROOT, daemon, header, received};
 use super::*;
 use std::collections::HashMap;
-use std::time::Duration;
-use tracing::Instrument;
-use tracing_subscriber::layer::SubscriberExt;
-
-const ROOT: &str = "1-5759e988-bd862e3fe1be46a994272793";
-const PARENT: &str = "53995c3f42cd8ad8";
-
-fn header(sampled: &str) -> String {
-    format!("Root={ROOT};Parent={PARENT};Sampled={sampled};Lineage=a87bd80c:0")
-}
 
 fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
     let map: HashMap<String, String> = vars
@@ -88,36 +79,6 @@ fn trace_headers() {
     assert!(is_trace_id(&new_trace_id(epoch_seconds())));
 }
 
-/// A UDP socket standing in for the daemon, and a subscriber (for this thread) exporting to it.
-fn daemon(new_traces: bool) -> (UdpSocket, tracing::subscriber::DefaultGuard) {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    let config = XrayConfig {
-        daemon: socket.local_addr().unwrap(),
-        service: "factory-orderer",
-        new_traces,
-        region: Some("eu-west-1".into()),
-    };
-    let subscriber = tracing_subscriber::registry().with(layer(config).expect("socket"));
-    (socket, tracing::subscriber::set_default(subscriber))
-}
-
-/// The documents received so far, in order, each checked for the daemon's header line.
-fn received(socket: &UdpSocket) -> Vec<Value> {
-    let mut docs = Vec::new();
-    let mut buf = [0u8; 65_536];
-    while let Ok(n) = socket.recv(&mut buf) {
-        let datagram = &buf[..n];
-        let body = datagram
-            .strip_prefix(DAEMON_HEADER)
-            .unwrap_or_else(|| panic!("no daemon header: {}", String::from_utf8_lossy(datagram)));
-        docs.push(serde_json::from_slice(body).unwrap());
-    }
-    docs
-}
-
 /// Not sampled, or (on Lambda) outside any invocation: nothing is sent.
 #[tokio::test]
 async fn unsampled_and_orphan_spans_send_nothing() {
@@ -153,121 +114,4 @@ fn locally_a_root_span_is_a_segment_of_a_new_trace() {
     assert_eq!(db["metadata"]["default"]["db.operation"], "mark_published");
     assert_eq!(db["fault"], true);
     assert_eq!(db["cause"]["exceptions"][0]["message"], "unavailable");
-}
-
-/// A Kinesis `PutRecords` that rejects an entry, then accepts it: two `aws` subsegments, the
-/// first one a fault with the entry's error code.
-#[tokio::test]
-async fn kinesis_calls_are_aws_subsegments() {
-    use aws_sdk_kinesis::operation::put_records::PutRecordsOutput;
-    use aws_sdk_kinesis::types::PutRecordsResultEntry;
-    use aws_smithy_mocks::{RuleMode, mock, mock_client};
-    let calls = std::sync::Arc::new(AtomicU64::new(0));
-    let seen = calls.clone();
-    let rule = mock!(aws_sdk_kinesis::Client::put_records).then_compute_output(move |input| {
-        let first = seen.fetch_add(1, Ordering::SeqCst) == 0;
-        let entry = |i: usize| {
-            if first && i == 0 {
-                PutRecordsResultEntry::builder()
-                    .error_code("ProvisionedThroughputExceededException")
-                    .build()
-            } else {
-                PutRecordsResultEntry::builder()
-                    .shard_id("shardId-000000000000")
-                    .sequence_number(i.to_string())
-                    .build()
-            }
-        };
-        PutRecordsOutput::builder()
-            .failed_record_count(i32::from(first))
-            .set_records(Some((0..input.records().len()).map(entry).collect()))
-            .build()
-            .unwrap()
-    });
-    let client = mock_client!(aws_sdk_kinesis, RuleMode::MatchAny, [&rule]);
-    let capture = crate::capture::KinesisCapture::new(client, "capture")
-        .with_retry(3, Duration::from_millis(1));
-    let (socket, _guard) = daemon(false);
-    let invoke =
-        tracing::info_span!("Lambda runtime invoke", requestId = "r-1", xrayTraceId = %header("1"));
-    let report = capture
-        .put_all((0..3).map(crate::capture::fixture::record).collect())
-        .instrument(invoke)
-        .await
-        .unwrap();
-    assert_eq!(report.delivered, 3);
-    let docs = received(&socket);
-    assert_eq!(docs.len(), 2, "{docs:#?}");
-    for d in &docs {
-        assert_eq!(d["name"], "Kinesis");
-        assert_eq!(d["namespace"], "aws");
-        assert_eq!(d["aws"]["operation"], "PutRecords");
-        assert_eq!(d["aws"]["region"], "eu-west-1");
-        assert_eq!(d["aws"]["resource_names"], json!(["capture"]));
-        assert_eq!(d["parent_id"], PARENT);
-    }
-    assert_eq!(docs[0]["annotations"]["records"], 3);
-    assert_eq!(docs[0]["annotations"]["failed"], 1);
-    assert_eq!(docs[0]["fault"], true);
-    assert_eq!(
-        docs[0]["cause"]["exceptions"][0]["message"],
-        "ProvisionedThroughputExceededException"
-    );
-    assert_eq!(
-        docs[1]["annotations"]["records"], 1,
-        "only the rejected entry"
-    );
-    assert!(docs[1].get("fault").is_none());
-}
-
-/// An AWS call that fails with HTTP 400 (not retried by the SDK): an error with the status and
-/// the SDK's error kind, then the batch's retry succeeds.
-#[tokio::test]
-async fn a_failed_aws_call_records_its_status() {
-    use aws_sdk_kinesis::operation::put_records::PutRecordsOutput;
-    use aws_sdk_kinesis::types::PutRecordsResultEntry;
-    use aws_smithy_mocks::{RuleMode, mock, mock_client};
-    let fail = mock!(aws_sdk_kinesis::Client::put_records)
-        .sequence()
-        .http_status(400, None)
-        .times(1)
-        .build();
-    let ok = mock!(aws_sdk_kinesis::Client::put_records).then_compute_output(|input| {
-        let ok = |i: usize| {
-            PutRecordsResultEntry::builder()
-                .shard_id("shardId-000000000000")
-                .sequence_number(i.to_string())
-                .build()
-        };
-        PutRecordsOutput::builder()
-            .failed_record_count(0)
-            .set_records(Some((0..input.records().len()).map(ok).collect()))
-            .build()
-            .unwrap()
-    });
-    let client = mock_client!(aws_sdk_kinesis, RuleMode::MatchAny, [&fail, &ok]);
-    let capture = crate::capture::KinesisCapture::new(client, "capture")
-        .with_retry(3, Duration::from_millis(1));
-    let (socket, _guard) = daemon(false);
-    let invoke =
-        tracing::info_span!("Lambda runtime invoke", requestId = "r-1", xrayTraceId = %header("1"));
-    capture
-        .put_all(vec![crate::capture::fixture::record(0)])
-        .instrument(invoke)
-        .await
-        .unwrap();
-    let docs = received(&socket);
-    assert_eq!(docs.len(), 2, "{docs:#?}");
-    assert_eq!(docs[0]["http"]["response"]["status"], 400);
-    assert_eq!(docs[0]["error"], true);
-    assert!(
-        docs[0].get("fault").is_none(),
-        "a 4xx is the caller's error"
-    );
-    assert!(
-        docs[0]["cause"]["exceptions"][0]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty())
-    );
-    assert!(docs[1].get("error").is_none() && docs[1].get("cause").is_none());
 }

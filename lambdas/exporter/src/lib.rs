@@ -1,7 +1,8 @@
-//! Daily exports: the previous day's sales and an end-of-day inventory snapshot, as
-//! deterministic gzip CSV objects under `exports/<dataset>/date=YYYY-MM-DD/` of the data bucket
-//! (S3 on AWS, `<data-dir>/bucket/` locally). Re-running a day writes the same keys with
-//! byte-identical content; a day without sales writes a header-only file.
+//! The `exporter` function's daily exports (its `main.rs` runs them on a schedule, the local
+//! stack's `devstack export` on demand): the previous day's sales and an end-of-day inventory
+//! snapshot, as deterministic gzip CSV objects under `exports/<dataset>/date=YYYY-MM-DD/` of the
+//! data bucket (S3 on AWS, `<data-dir>/bucket/` locally). Re-running a day writes the same keys
+//! with byte-identical content; a day without sales writes a header-only file.
 //!
 //! The snapshot is reconstructed from the ledger rather than read at export time, so it does
 //! not depend on when the export runs: `stock at day end = current stock + sold since the day
@@ -9,11 +10,11 @@
 //! after the day end (it sets the stock outright) is not in the ledger and shifts the snapshot
 //! of that SKU; products created after the day end appear with their reconstructed stock.
 
-use crate::domain::{Millis, rfc3339};
-use crate::store::{Catalog, Movement, Reports, SaleRow, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use flate2::{Compression, GzBuilder};
+use inventory::domain::{Millis, rfc3339};
+use inventory::store::{Catalog, Movement, Reports, SaleRow, StoreError};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -437,8 +438,8 @@ mod snapshot_tests {
     //! The snapshot arithmetic against the in-memory store (the SQL versions are in
     //! `tests/tests/exports.rs`).
     use super::*;
-    use crate::domain::{ProductSpec, Quantity, SaleRequest, Sku, now_millis};
-    use crate::store::{Catalog, MemoryStore, Sales};
+    use inventory::domain::{ProductSpec, Quantity, SaleRequest, Sku, now_millis};
+    use inventory::store::{Catalog, MemoryStore, Sales};
 
     #[tokio::test]
     async fn today_walks_current_stock_back_to_the_end_of_yesterday() {

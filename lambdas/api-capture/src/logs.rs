@@ -1,8 +1,9 @@
-//! The `api-capture` side: capture records read back from CloudWatch Logs lines and put on
-//! Kinesis.
+//! Capture records read back from CloudWatch Logs lines (what `inventory::capture::LogLineSink`
+//! writes) and put on Kinesis.
 
-use super::{CaptureError, CaptureRecord, KinesisCapture, PutReport};
+use crate::{CaptureError, KinesisCapture, PutReport};
 use aws_lambda_events::cloudwatch_logs::LogsEvent;
+use inventory::capture::CaptureRecord;
 use serde::Deserialize;
 
 /// Extracts the capture record from a CloudWatch Logs message (a function's stdout line).
@@ -74,10 +75,11 @@ pub async fn handle_logs(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::kinesis::tests::ok_entry;
-    use crate::capture::record::fixture::record;
+    use crate::kinesis::tests::ok_entry;
     use aws_sdk_kinesis::operation::put_records::PutRecordsOutput;
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use inventory::capture::capture_line;
+    use inventory::capture::fixture::record;
     use std::sync::{Arc, Mutex};
 
     #[test]
@@ -97,6 +99,18 @@ mod tests {
         );
         assert_eq!(parse_log_line("{\"level\":\"INFO\"}"), None);
         assert_eq!(parse_log_line("not json"), None);
+    }
+
+    /// What the API's sink writes, at every level Lambda's log-level filter may keep, is read
+    /// back whole (the line's format: `inventory::capture::capture_line`).
+    #[test]
+    fn the_sinks_lines_are_read_back() {
+        let rec = record(1);
+        for level in ["INFO", "WARN", "ERROR", "FATAL"] {
+            let line = capture_line(&rec, level, "2026-12-07T20:00:00.000Z").unwrap();
+            let text = std::str::from_utf8(&line).unwrap();
+            assert_eq!(parse_log_line(text.trim()), Some(rec.clone()));
+        }
     }
 
     #[tokio::test]
