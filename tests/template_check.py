@@ -803,7 +803,7 @@ ROUTE_TABLE = Path("lambdas/inventory/src/api/routes.rs")
 
 def code_routes(root: Path) -> dict[str, set[str]] | None:
     """`METHOD /path` -> the binaries serving it, from the one route table (inventory::api::ROUTES):
-    `Route::new("POST", "/sales", Endpoint::Sell, &[SalesApi])` lines, with each function's binary
+    `Route::new("POST", "/sales", &[SalesApi])` lines, with each function's binary
     from `Function::binary` (`Function::SalesApi => "sales-api"`). None when the file is absent."""
     path = root / ROUTE_TABLE
     if not path.is_file():
@@ -813,7 +813,7 @@ def code_routes(root: Path) -> dict[str, set[str]] | None:
     table = re.search(r"const ROUTES\b[^=]*=\s*&\[(.*?)\];", src, flags=re.S)
     routes: dict[str, set[str]] = {}
     for method, route_path, functions in re.findall(
-            r'Route::new\(\s*"([A-Z]+)",\s*"([^"]+)",\s*Endpoint::\w+,\s*&\[([^\]]*)\]\s*,?\s*\)',
+            r'Route::new\(\s*"([A-Z]+)",\s*"([^"]+)",\s*&\[([^\]]*)\]\s*,?\s*\)',
             table.group(1) if table else ""):
         names = [f.strip().removeprefix("Function::") for f in functions.split(",") if f.strip()]
         routes[f"{method} {route_path}"] = {binaries.get(n, f"<unknown {n}>") for n in names}

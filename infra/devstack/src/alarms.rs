@@ -58,7 +58,7 @@ pub(crate) async fn evaluate_alarms(shared: &Shared) -> Vec<Alarm> {
     let settings = &shared.alarm_settings;
     let depth = shared.dlq.depth();
     let age = shared.queue.oldest_age();
-    let failed = ops_core::failed_orders_needing_action(&shared.store).await;
+    let failed = ops_core::failed_orders_needing_action(&*shared.store).await;
     let capture = (shared.capture_failures)();
     let recent_loss = {
         let mut memory = shared

@@ -7,8 +7,13 @@
 //! [`FactorySim::manufacture`]: factory_sim::sim::FactorySim::manufacture
 
 use crate::Shared;
-use crate::http::json_response;
+use crate::reply::{self, json_response, read_body};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::Response as AxumResponse;
+use axum::routing::{get, post};
 use factory_sim::sim::{Completions, KnobsPatch, ScheduledCompletion};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -16,41 +21,65 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tracing::Instrument;
 
-pub(crate) async fn route(
-    shared: &Arc<Shared>,
-    method: &str,
-    path: &str,
-    body: &[u8],
-    correlation_id: Option<&str>,
+/// The stand-in's routes, under `/factory-sim`.
+pub(crate) fn router() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/api/manufactures", post(manufacture))
+        .route("/control", get(control).post(set_control))
+        .method_not_allowed_fallback(reply::method_not_allowed)
+        .fallback(|| async {
+            json_response(
+                404,
+                json!({"error": "not_found", "message": "unknown factory-sim route"}),
+            )
+        })
+}
+
+/// `POST /factory-sim/api/manufactures`: the Factory API's one route.
+async fn manufacture(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Body,
 ) -> AxumResponse {
-    match (method, path) {
-        ("POST", "/api/manufactures") => {
-            let span = tracing::info_span!(
-                "factory_sim",
-                correlation_id = %inventory::domain::correlation_id(correlation_id)
-            );
-            let reply = shared
-                .sim
-                .manufacture(Ok(body), &LocalCompletions(shared.clone()))
-                .instrument(span)
-                .await;
-            json_response(reply.status, reply.body)
+    let body = match read_body(body).await {
+        Ok(b) => b,
+        Err(too_large) => return too_large,
+    };
+    let correlation_id = headers
+        .get("x-correlation-id")
+        .and_then(|v| v.to_str().ok());
+    let span = tracing::info_span!(
+        "factory_sim",
+        correlation_id = %inventory::domain::correlation_id(correlation_id)
+    );
+    let reply = shared
+        .sim
+        .manufacture(Ok(&body[..]), &LocalCompletions(shared.clone()))
+        .instrument(span)
+        .await;
+    json_response(reply.status, reply.body)
+}
+
+/// `GET /factory-sim/control`: the knobs and counters.
+async fn control(State(shared): State<Arc<Shared>>) -> AxumResponse {
+    json_response(200, sim_state(&shared))
+}
+
+/// `POST /factory-sim/control`: sets the knobs the body names.
+async fn set_control(State(shared): State<Arc<Shared>>, body: Body) -> AxumResponse {
+    let body = match read_body(body).await {
+        Ok(b) => b,
+        Err(too_large) => return too_large,
+    };
+    match serde_json::from_slice::<KnobsPatch>(&body) {
+        Ok(p) => {
+            let knobs = shared.sim.set(p);
+            tracing::warn!(knobs = ?knobs, "factory-sim: knobs changed");
+            json_response(200, sim_state(&shared))
         }
-        ("GET", "/control") => json_response(200, sim_state(shared)),
-        ("POST", "/control") => match serde_json::from_slice::<KnobsPatch>(body) {
-            Ok(p) => {
-                let knobs = shared.sim.set(p);
-                tracing::warn!(knobs = ?knobs, "factory-sim: knobs changed");
-                json_response(200, sim_state(shared))
-            }
-            Err(e) => json_response(
-                400,
-                json!({"error": "invalid_request", "message": e.to_string()}),
-            ),
-        },
-        _ => json_response(
-            404,
-            json!({"error": "not_found", "message": "unknown factory-sim route"}),
+        Err(e) => json_response(
+            400,
+            json!({"error": "invalid_request", "message": e.to_string()}),
         ),
     }
 }

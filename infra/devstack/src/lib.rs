@@ -7,7 +7,8 @@
 //! the factory stand-in's HTTP face (`factory`) and CloudWatch alarms (`alarms`). The operator's
 //! `/ops/*` routes (`ops_routes`) answer with `ops_core`, which `donut-ops --aws` uses too. It
 //! also serves the contract: `/openapi.yaml` and a readable reference generated from it at
-//! `/docs` (`apidocs`; local only, not deployed).
+//! `/docs` (`apidocs`; local only, not deployed). Its own paths are routed by axum with their
+//! methods (`http::router`) and answer JSON like the API (`reply`).
 
 pub mod alarms;
 pub mod apidocs;
@@ -17,6 +18,7 @@ pub mod firehose;
 pub mod http;
 mod ops_routes;
 mod options;
+mod reply;
 mod stack;
 
 pub use alarms::{ALARMS, Alarm, AlarmMemory, AlarmSettings};

@@ -2,13 +2,13 @@
 
 use inventory::domain::StockOutEvent;
 use inventory::stockout::decode;
-use inventory::store::DynStore;
+use inventory::store::Orders;
 use serde_json::{Map, Value, json};
 
 /// A DLQ message explained: its event (if it decodes) and what the database says about its
 /// order. `reason` is one line for a human.
-pub async fn explain_message(store: &DynStore, body: &str) -> Value {
-    let reason = explain(store, body).await;
+pub async fn explain_message(orders: &(impl Orders + ?Sized), body: &str) -> Value {
+    let reason = explain(orders, body).await;
     match decode(body) {
         Ok(ev) => {
             let mut view = event_view(&ev, json!(reason));
@@ -23,10 +23,10 @@ pub async fn explain_message(store: &DynStore, body: &str) -> Value {
 }
 
 /// Why a DLQ message failed, in one line.
-pub async fn explain(store: &DynStore, body: &str) -> String {
+pub async fn explain(orders: &(impl Orders + ?Sized), body: &str) -> String {
     match decode(body) {
         Err(e) => e.to_string(),
-        Ok(ev) => match store.factory_order(&ev.factory_order_id).await {
+        Ok(ev) => match orders.factory_order(&ev.factory_order_id).await {
             Ok(Some(o)) => format!(
                 "factory order {} is {} after {} attempt(s); last error: {}",
                 o.id,

@@ -4,13 +4,17 @@ use crate::OpsError;
 use crate::orders::all_orders;
 use inventory::api::{order_json, product_json};
 use inventory::domain::{FactoryOrder, OrderStatus, Sku, now_millis, rfc3339};
-use inventory::store::DynStore;
+use inventory::store::{Catalog, Orders, Reports};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
 /// A SKU's story: the product, its ledger line, sales in the last `since_hours`, restocks,
 /// and its most recent factory orders with their transitions.
-pub async fn sku_history(store: &DynStore, sku: &str, since_hours: i64) -> Result<Value, OpsError> {
+pub async fn sku_history(
+    store: &(impl Catalog + Orders + Reports + ?Sized),
+    sku: &str,
+    since_hours: i64,
+) -> Result<Value, OpsError> {
     let sku = Sku::parse(sku).map_err(|e| OpsError::Invalid(e.to_string()))?;
     let product = store.product(&sku).await?;
     let ledger = store

@@ -7,7 +7,7 @@ use inventory::domain::{
     FactoryOrder, FactoryOrderId, OrderStatus, StockOutEvent, new_id, now_millis,
 };
 use inventory::messaging::DynPublisher;
-use inventory::store::{DynStore, StoreError};
+use inventory::store::{Catalog, Orders, StoreError};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,7 +16,9 @@ use tracing::Instrument;
 /// The most orders of one status an operator query reads (oldest first).
 pub const SCAN_LIMIT: i64 = 100_000;
 
-pub(crate) async fn all_orders(store: &DynStore) -> Result<Vec<FactoryOrder>, StoreError> {
+pub(crate) async fn all_orders(
+    orders: &(impl Orders + ?Sized),
+) -> Result<Vec<FactoryOrder>, StoreError> {
     let mut all = Vec::new();
     for status in [
         OrderStatus::Pending,
@@ -24,7 +26,7 @@ pub(crate) async fn all_orders(store: &DynStore) -> Result<Vec<FactoryOrder>, St
         OrderStatus::Fulfilled,
         OrderStatus::Failed,
     ] {
-        all.extend(store.orders_in(status, SCAN_LIMIT).await?);
+        all.extend(orders.orders_in(status, SCAN_LIMIT).await?);
     }
     Ok(all)
 }
@@ -32,14 +34,14 @@ pub(crate) async fn all_orders(store: &DynStore) -> Result<Vec<FactoryOrder>, St
 /// Failed orders an operator must act on: the newest order of their SKU is this failed one
 /// (a failed order superseded by a newer order for the SKU needs nothing more).
 pub async fn failed_orders_needing_action(
-    store: &DynStore,
+    orders: &(impl Orders + ?Sized),
 ) -> Result<Vec<FactoryOrder>, StoreError> {
-    let failed = store.orders_in(OrderStatus::Failed, 1000).await?;
+    let failed = orders.orders_in(OrderStatus::Failed, 1000).await?;
     if failed.is_empty() {
         return Ok(failed);
     }
     let mut newest: HashMap<String, (i64, FactoryOrderId)> = HashMap::new();
-    for o in all_orders(store).await? {
+    for o in all_orders(orders).await? {
         let e = newest
             .entry(o.sku.to_string())
             .or_insert((o.created_at, o.id.clone()));
@@ -66,16 +68,16 @@ fn order_summary(o: &FactoryOrder, now: i64) -> Value {
 /// Orders in a status: `failed`, `pending`, `requested`, `fulfilled`, or `stuck` (pending or
 /// requested, unchanged for `older_than`).
 pub async fn list_orders(
-    store: &DynStore,
+    orders: &(impl Orders + ?Sized),
     status: &str,
     older_than: Duration,
 ) -> Result<Vec<Value>, OpsError> {
     let now = now_millis();
-    let orders = match status {
+    let listed = match status {
         "stuck" => {
             let cutoff = now - older_than.as_millis() as i64;
-            let mut v = store.orders_in(OrderStatus::Pending, SCAN_LIMIT).await?;
-            v.extend(store.orders_in(OrderStatus::Requested, SCAN_LIMIT).await?);
+            let mut v = orders.orders_in(OrderStatus::Pending, SCAN_LIMIT).await?;
+            v.extend(orders.orders_in(OrderStatus::Requested, SCAN_LIMIT).await?);
             v.retain(|o| o.updated_at <= cutoff);
             v.sort_by_key(|o| o.updated_at);
             v
@@ -86,10 +88,10 @@ pub async fn list_orders(
                     "status must be failed, stuck, pending, requested or fulfilled, not {other:?}"
                 ))
             })?;
-            store.orders_in(s, SCAN_LIMIT).await?
+            orders.orders_in(s, SCAN_LIMIT).await?
         }
     };
-    Ok(orders.iter().map(|o| order_summary(o, now)).collect())
+    Ok(listed.iter().map(|o| order_summary(o, now)).collect())
 }
 
 /// An operator's retry: a failed order is reopened (`failed -> pending`), a stuck one
@@ -97,7 +99,7 @@ pub async fn list_orders(
 /// factory idempotency key, and the order's correlation id — is published to the topic.
 /// If the publish fails the order is left `pending`: run the retry again.
 pub async fn retry_order(
-    store: &DynStore,
+    store: &(impl Orders + Catalog + ?Sized),
     publisher: &DynPublisher,
     id: &str,
 ) -> Result<Value, OpsError> {
@@ -114,7 +116,7 @@ pub async fn retry_order(
 }
 
 async fn retry_open_order(
-    store: &DynStore,
+    store: &(impl Orders + Catalog + ?Sized),
     publisher: &DynPublisher,
     order: FactoryOrder,
 ) -> Result<Value, OpsError> {

@@ -3,7 +3,7 @@
 //! `outbox-relay` function's: `lambdas/outbox-relay`).
 
 use crate::domain::StockOutEvent;
-use crate::store::DynStore;
+use crate::store::Outbox;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -89,7 +89,7 @@ impl Publisher for SnsPublisher {
 /// logged and left to the relay (the row stays unpublished), never surfaced to the buyer.
 /// Called once per stock-out a sale produced, so it also counts the `StockOuts` metric.
 pub async fn publish_after_commit(
-    store: &DynStore,
+    outbox: &(impl Outbox + ?Sized),
     publisher: &DynPublisher,
     event: &StockOutEvent,
 ) {
@@ -99,7 +99,7 @@ pub async fn publish_after_commit(
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     match result {
         Ok(()) => {
-            if let Err(e) = store.mark_published(&event.event_id).await {
+            if let Err(e) = outbox.mark_published(&event.event_id).await {
                 // Published but not marked: the relay will publish it again; the consumer is
                 // idempotent on (order, event id).
                 tracing::warn!(outcome = "published_unmarked", correlation_id = %event.correlation_id, event_id = %event.event_id, factory_order_id = %event.factory_order_id, latency_ms, error = %e, "published but could not mark the outbox row");
@@ -109,7 +109,7 @@ pub async fn publish_after_commit(
         }
         Err(e) => {
             tracing::warn!(outcome = "publish_failed", correlation_id = %event.correlation_id, event_id = %event.event_id, factory_order_id = %event.factory_order_id, latency_ms, error = %e, "stock-out publish failed; the outbox relay will retry");
-            if let Err(e) = store.note_publish_failure(&event.event_id).await {
+            if let Err(e) = outbox.note_publish_failure(&event.event_id).await {
                 tracing::warn!(correlation_id = %event.correlation_id, event_id = %event.event_id, error = %e, "could not record the publish failure");
             }
         }

@@ -151,7 +151,7 @@ pub(crate) async fn conditions(
     }
     if has_database() {
         let store = store(sdk, o).await?;
-        let failed = ops_core::failed_orders_needing_action(&store)
+        let failed = ops_core::failed_orders_needing_action(&*store)
             .await
             .map_err(|e| Failure::Failed(e.to_string()))?;
         alarms.push(json!({

@@ -95,7 +95,7 @@ pub async fn run(cli: &Cli) -> Result<Value, Failure> {
         } => {
             let store = store(&sdk, &o).await?;
             let orders = ops_core::list_orders(
-                &store,
+                &*store,
                 status.as_str(),
                 Duration::from_secs(*older_than_secs),
             )
@@ -113,13 +113,13 @@ pub async fn run(cli: &Cli) -> Result<Value, Failure> {
             )?;
             let store = store(&sdk, &o).await?;
             let publisher: DynPublisher = Arc::new(SnsPublisher::from_sdk(&sdk, topic.to_owned()));
-            Ok(ops_core::retry_order(&store, &publisher, id).await?)
+            Ok(ops_core::retry_order(&*store, &publisher, id).await?)
         }
         Command::Sku {
             command: SkuCommand::History { sku, since_hours },
         } => {
             let store = store(&sdk, &o).await?;
-            Ok(ops_core::sku_history(&store, sku, *since_hours).await?)
+            Ok(ops_core::sku_history(&*store, sku, *since_hours).await?)
         }
         Command::Failures {
             command: FailuresCommand::List { max },

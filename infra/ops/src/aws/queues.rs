@@ -57,7 +57,7 @@ pub async fn dlq_list(
     for m in peek(sqs, url, max).await? {
         let body = m.body().unwrap_or_default();
         let explained = match db {
-            Some(store) => ops_core::explain_message(store, body).await,
+            Some(store) => ops_core::explain_message(&**store, body).await,
             None => ops_core::explain_offline(body),
         };
         let sys = m.attributes();

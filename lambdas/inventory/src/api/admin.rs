@@ -3,11 +3,13 @@
 
 use super::outcome::{self, Deadline, Found};
 use super::request::{Call, Reply, Seen};
-use super::{Api, ApiError, MAX_BODY};
+use super::{ApiError, MAX_BODY};
 use crate::domain::{Product, ProductSpec, Sku, ValidationError};
-use crate::store::StoreError;
+use crate::store::{Catalog, StoreError};
+use axum::extract::State;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 /// The admin bearer token, compared in constant time.
@@ -41,11 +43,12 @@ struct AdminBody {
 }
 
 pub(super) async fn put_product(
-    api: &Api,
-    call: &Call,
-    seen: &mut Seen,
+    State(catalog): State<Arc<dyn Catalog>>,
+    State(admin): State<Option<AdminToken>>,
+    seen: Seen,
+    call: Call,
 ) -> Result<Reply, ApiError> {
-    let Some(admin) = &api.admin else {
+    let Some(admin) = admin else {
         return Err(ApiError::NotFound(
             "admin routes are not served here".into(),
         ));
@@ -65,7 +68,7 @@ pub(super) async fn put_product(
         return Err(ApiError::Forbidden("the admin token is not valid".into()));
     }
     let sku = Sku::parse(&call.param)?;
-    seen.sku = Some(sku.to_string());
+    seen.sku(&sku);
     let body: AdminBody = call.json(MAX_BODY)?;
     let spec = ProductSpec::build(
         sku,
@@ -75,16 +78,16 @@ pub(super) async fn put_product(
         body.reorder_quantity,
         body.buckets,
     )?;
-    if spec.stock.is_none() && api.store.product(&spec.sku).await?.is_none() {
+    if spec.stock.is_none() && catalog.product(&spec.sku).await?.is_none() {
         return Err(ApiError::Invalid(ValidationError::Field(
             "stock is required to create a product".into(),
         )));
     }
-    let (product, created) = match api.store.put_product(&spec).await {
+    let (product, created) = match catalog.put_product(&spec).await {
         Ok(done) => done,
         Err(e) if e.is_ambiguous() => {
             tracing::warn!(error = %e, sku = %spec.sku, "the admin write's commit is ambiguous: finding out");
-            (settle(api, &Deadline::of(call), &spec).await?, false)
+            (settle(&*catalog, &Deadline::of(&call), &spec).await?, false)
         }
         Err(e) => return Err(e.into()),
     };
@@ -105,12 +108,16 @@ pub(super) async fn put_product(
 /// (answered `200`: whether this write created it is not known); otherwise written once more
 /// (a PUT: the same write again is the same result); unknown at the deadline → `503
 /// outcome_unknown` naming the SKU (read it, or PUT again).
-async fn settle(api: &Api, deadline: &Deadline, spec: &ProductSpec) -> Result<Product, ApiError> {
+async fn settle(
+    catalog: &dyn Catalog,
+    deadline: &Deadline,
+    spec: &ProductSpec,
+) -> Result<Product, ApiError> {
     let sku = spec.sku.as_str();
     let mut retried = false;
     loop {
         let found = outcome::ask(deadline, || async {
-            Ok::<_, StoreError>(match api.store.product(&spec.sku).await? {
+            Ok::<_, StoreError>(match catalog.product(&spec.sku).await? {
                 Some(p) if written(&p, spec) => Found::Committed(p),
                 _ => Found::NotCommitted,
             })
@@ -124,7 +131,7 @@ async fn settle(api: &Api, deadline: &Deadline, spec: &ProductSpec) -> Result<Pr
             Some(Found::NotCommitted) if !retried => {
                 outcome::log("admin_put", "not_committed", sku);
                 retried = true;
-                match deadline.run(api.store.put_product(spec)).await {
+                match deadline.run(catalog.put_product(spec)).await {
                     Some(Ok((product, _))) => return Ok(product),
                     Some(Err(e)) if e.is_ambiguous() => {}
                     Some(Err(e)) => return Err(e.into()),

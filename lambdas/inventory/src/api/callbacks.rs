@@ -4,15 +4,22 @@
 
 use super::outcome::{self, Deadline, Found};
 use super::request::{Call, Reply};
-use super::{Api, ApiError, MAX_BODY, order_json};
+use super::{ApiError, MAX_BODY, order_json};
 use crate::domain::{FactoryOrder, FactoryOrderId, OrderStatus};
-use crate::factory::Completion;
-use crate::store::{FulfillOutcome, StoreError};
+use crate::factory::{CallbackSigner, Completion};
+use crate::store::{FulfillOutcome, Orders, Restock, StoreError};
+use axum::extract::State;
 use serde_json::json;
+use std::sync::Arc;
 use tracing::Instrument;
 
-pub(super) async fn complete(api: &Api, call: &Call) -> Result<Reply, ApiError> {
-    let Some(signer) = &api.callbacks else {
+pub(super) async fn complete(
+    State(orders): State<Arc<dyn Orders>>,
+    State(restock): State<Arc<dyn Restock>>,
+    State(signer): State<Option<CallbackSigner>>,
+    call: Call,
+) -> Result<Reply, ApiError> {
+    let Some(signer) = signer else {
         return Err(ApiError::not_found(&call.path));
     };
     let param = call.param.as_str();
@@ -34,8 +41,7 @@ pub(super) async fn complete(api: &Api, call: &Call) -> Result<Reply, ApiError> 
     }
     let id = FactoryOrderId::parse(param)?;
     let completion: Completion = call.json(MAX_BODY)?;
-    let order = api
-        .store
+    let order = orders
         .factory_order(&id)
         .await?
         .ok_or_else(|| ApiError::UnknownOrder(id.to_string()))?;
@@ -49,11 +55,11 @@ pub(super) async fn complete(api: &Api, call: &Call) -> Result<Reply, ApiError> 
                 completion.product_id.chars().take(64).collect::<String>()
             )));
         }
-        let fulfilled = match api.store.fulfill(&id, &order.correlation_id).await {
+        let fulfilled = match restock.fulfill(&id, &order.correlation_id).await {
             Ok(done) => done,
             Err(e) if e.is_ambiguous() => {
                 tracing::warn!(error = %e, "the restock's commit is ambiguous: finding out");
-                settle(api, &Deadline::of(call), &id, &order).await?
+                settle(&*orders, &*restock, &Deadline::of(&call), &id, &order).await?
             }
             Err(e) => return Err(e.into()),
         };
@@ -79,7 +85,8 @@ pub(super) async fn complete(api: &Api, call: &Call) -> Result<Reply, ApiError> 
 /// restock if the order was open when the callback came); still open → fulfilled once more;
 /// unknown at the deadline → `503 outcome_unknown` (the factory retries the callback).
 async fn settle(
-    api: &Api,
+    orders: &dyn Orders,
+    restock: &dyn Restock,
     deadline: &Deadline,
     id: &FactoryOrderId,
     before: &FactoryOrder,
@@ -87,7 +94,7 @@ async fn settle(
     let mut retried = false;
     loop {
         let found = outcome::ask(deadline, || async {
-            Ok::<_, StoreError>(match api.store.factory_order(id).await? {
+            Ok::<_, StoreError>(match orders.factory_order(id).await? {
                 Some(o) if o.status == OrderStatus::Fulfilled => Found::Committed(o),
                 _ => Found::NotCommitted,
             })
@@ -108,7 +115,7 @@ async fn settle(
                 outcome::log("restock", "not_committed", id.as_str());
                 retried = true;
                 match deadline
-                    .run(api.store.fulfill(id, &before.correlation_id))
+                    .run(restock.fulfill(id, &before.correlation_id))
                     .await
                 {
                     Some(Ok(done)) => return Ok(done),

@@ -1,8 +1,10 @@
 //! The API's errors: one enum, mapped exhaustively to a status, a stable code, a JSON body and
-//! the headers that go with it.
+//! the headers that go with it; and the JSON response every answer of the API is.
 
 use crate::domain::{OrderRef, ValidationError};
 use crate::store::StoreError;
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 #[derive(Debug, thiserror::Error)]
@@ -164,4 +166,38 @@ impl ApiError {
             _ => Vec::new(),
         }
     }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut res = json_response(self.status(), &self.body(), self.headers());
+        res.extensions_mut().insert(ErrorCode(self.code()));
+        res
+    }
+}
+
+/// The code of an error response, for the request's log line and capture record (a response
+/// extension the observation layer takes off).
+#[derive(Clone, Copy)]
+pub(super) struct ErrorCode(pub &'static str);
+
+/// An answer of the API: `body` as JSON with `status` and `headers`.
+pub(super) fn json_response(
+    status: u16,
+    body: &Value,
+    headers: Vec<(&'static str, String)>,
+) -> Response {
+    let mut builder = Response::builder()
+        .status(status)
+        .header("content-type", "application/json");
+    for (k, v) in headers {
+        builder = builder.header(k, v);
+    }
+    builder
+        .body(Body::from(body.to_string()))
+        .unwrap_or_else(|_| {
+            Response::new(Body::from(
+                "{\"error\":\"internal\",\"message\":\"response\"}",
+            ))
+        })
 }

@@ -2,9 +2,10 @@
 //! record of its own.
 
 use super::request::{Call, Reply, Seen};
-use super::{Api, ApiError, MAX_EVENT_BODY};
+use super::{ApiError, MAX_EVENT_BODY};
 use crate::capture::{ALLOWED_EVENT_PROPERTIES, CaptureKind, CaptureRecord, SCHEMA_VERSION};
 use crate::domain::{self, Sku, rfc3339};
+use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -18,7 +19,12 @@ struct ClientEvent {
     properties: Option<BTreeMap<String, Value>>,
 }
 
-pub(super) fn accept(api: &Api, call: &Call, seen: &mut Seen) -> Result<Reply, ApiError> {
+/// `service`: the service name the record carries (the API's, as on its request record).
+pub(super) async fn accept(
+    State(service): State<&'static str>,
+    seen: Seen,
+    call: Call,
+) -> Result<Reply, ApiError> {
     let ev: ClientEvent = call.json(MAX_EVENT_BODY)?;
     let ok_type = (1..=64).contains(&ev.kind.len())
         && ev.kind.bytes().all(|b| {
@@ -30,7 +36,9 @@ pub(super) fn accept(api: &Api, call: &Call, seen: &mut Seen) -> Result<Reply, A
         ));
     }
     let sku = ev.sku.as_deref().map(Sku::parse).transpose()?;
-    seen.sku = sku.as_ref().map(ToString::to_string);
+    if let Some(sku) = &sku {
+        seen.sku(sku);
+    }
     // PII minimisation: only allow-listed keys with scalar values survive.
     let properties: BTreeMap<String, Value> = ev
         .properties
@@ -41,7 +49,7 @@ pub(super) fn accept(api: &Api, call: &Call, seen: &mut Seen) -> Result<Reply, A
                 && (v.is_number() || v.is_boolean() || v.as_str().is_some_and(|s| s.len() <= 128))
         })
         .collect();
-    seen.client_event = Some(CaptureRecord {
+    seen.client_event(CaptureRecord {
         schema_version: SCHEMA_VERSION,
         kind: CaptureKind::ClientEvent,
         request_id: uuid::Uuid::new_v4().to_string(),
@@ -58,7 +66,7 @@ pub(super) fn accept(api: &Api, call: &Call, seen: &mut Seen) -> Result<Reply, A
         user_agent: None,
         event_type: Some(ev.kind),
         properties: Some(properties),
-        service: api.service.to_owned(),
+        service: service.to_owned(),
     });
     Ok(Reply::new(202, json!({ "accepted": true })))
 }

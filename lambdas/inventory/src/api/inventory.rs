@@ -1,24 +1,30 @@
 //! The read routes: `GET /inventory`, `GET /inventory/{sku}`, `GET /factory-orders/{id}`, and the
 //! JSON shapes of a product and of a factory order.
 
+use super::ApiError;
 use super::request::{Call, Reply, Seen};
-use super::{Api, ApiError};
 use crate::domain::{FactoryOrder, FactoryOrderId, Product, Sku, rfc3339};
+use crate::store::{Catalog, Orders};
+use axum::extract::State;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
-pub(super) async fn products(api: &Api) -> Result<Reply, ApiError> {
-    let products = api.store.products().await?;
+pub(super) async fn products(State(catalog): State<Arc<dyn Catalog>>) -> Result<Reply, ApiError> {
+    let products = catalog.products().await?;
     Ok(Reply::new(
         200,
         json!({ "products": products.iter().map(product_json).collect::<Vec<_>>() }),
     ))
 }
 
-pub(super) async fn product(api: &Api, call: &Call, seen: &mut Seen) -> Result<Reply, ApiError> {
+pub(super) async fn product(
+    State(catalog): State<Arc<dyn Catalog>>,
+    seen: Seen,
+    call: Call,
+) -> Result<Reply, ApiError> {
     let sku = Sku::parse(&call.param)?;
-    seen.sku = Some(sku.to_string());
-    let product = api
-        .store
+    seen.sku(&sku);
+    let product = catalog
         .product(&sku)
         .await?
         .ok_or_else(|| ApiError::UnknownSku(sku.to_string()))?;
@@ -26,17 +32,16 @@ pub(super) async fn product(api: &Api, call: &Call, seen: &mut Seen) -> Result<R
 }
 
 pub(super) async fn factory_order(
-    api: &Api,
-    call: &Call,
-    seen: &mut Seen,
+    State(orders): State<Arc<dyn Orders>>,
+    seen: Seen,
+    call: Call,
 ) -> Result<Reply, ApiError> {
     let id = FactoryOrderId::parse(&call.param)?;
-    let order = api
-        .store
+    let order = orders
         .factory_order(&id)
         .await?
         .ok_or_else(|| ApiError::UnknownOrder(id.to_string()))?;
-    seen.sku = Some(order.sku.to_string());
+    seen.sku(&order.sku);
     Ok(Reply::new(200, order_json(&order)))
 }
 

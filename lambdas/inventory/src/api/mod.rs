@@ -2,11 +2,16 @@
 //! `sales-api` and `restock` functions (each answers the routes the table gives it) on
 //! `lambda_http`, and by the local stack.
 //!
-//! - `routes.rs`: the table, the router, method and "served here" checks, the JSON response;
+//! - `routes.rs`: the router (each path with its method and handler), the table of which
+//!   function serves which route, and the "served here" check;
 //! - `observe.rs`: the layer around every request (correlation id, log line, capture record);
 //! - one file per group of routes: `sales.rs`, `inventory.rs`, `admin.rs`, `callbacks.rs`,
-//!   `events.rs`; `request.rs` is what a handler gets, `errors.rs` what it may fail with;
-//!   `outcome.rs` resolves a write whose commit was ambiguous before the handler answers.
+//!   `events.rs`; `request.rs` is what a handler gets and answers, `errors.rs` what it may fail
+//!   with; `outcome.rs` resolves a write whose commit was ambiguous before the handler answers.
+//!
+//! A handler is an axum handler that names what it uses from the [`Api`] as its state
+//! ([`ApiState`]): the store in the role it needs (`State<Arc<dyn Sales>>`, …), the publisher,
+//! the admin token, the callback signer; never the whole store.
 
 mod admin;
 mod callbacks;
@@ -25,15 +30,16 @@ pub use admin::AdminToken;
 pub use errors::ApiError;
 pub use inventory::{order_json, product_json};
 pub use outcome::LOCAL_BUDGET;
-pub use routes::{Endpoint, Function, ROUTES, Route, match_route};
+pub use routes::{Function, ROUTES, Route, match_route};
 pub use sales::sale_json;
 
 use crate::capture::DynCapture;
 use crate::factory::CallbackSigner;
 use crate::messaging::DynPublisher;
-use crate::store::DynStore;
+use crate::store::{Catalog, DynStore, Orders, Outbox, Restock, Sales};
 use axum::Router;
 use axum::body::HttpBody;
+use axum::extract::FromRef;
 use axum::routing::future::RouteFuture;
 use futures::FutureExt;
 use lambda_http::{Body, Request, Response};
@@ -62,6 +68,35 @@ pub struct Api {
     pub capture: DynCapture,
 }
 
+/// The router's state: the one [`Api`]. A handler takes only the parts it names, as axum
+/// sub-states (`State<Arc<dyn Sales>>`): the store as one role at a time (the one `DynStore`,
+/// coerced), the publisher, the admin token, the callback signer, the service name.
+#[derive(Clone)]
+pub(crate) struct ApiState(Arc<Api>);
+
+/// `State<$part>` in a handler's signature: `$part` taken from the [`Api`].
+macro_rules! state_parts {
+    ($($part:ty => $field:ident),* $(,)?) => {$(
+        impl FromRef<ApiState> for $part {
+            fn from_ref(state: &ApiState) -> Self {
+                state.0.$field.clone()
+            }
+        }
+    )*};
+}
+
+state_parts! {
+    Arc<dyn Sales> => store,
+    Arc<dyn Catalog> => store,
+    Arc<dyn Orders> => store,
+    Arc<dyn Restock> => store,
+    Arc<dyn Outbox> => store,
+    Option<DynPublisher> => publisher,
+    Option<AdminToken> => admin,
+    Option<CallbackSigner> => callbacks,
+    &'static str => service,
+}
+
 /// The API as a `tower` service (what `lambda_http::run` and the local stack serve): the
 /// router over one [`Api`]. Cheap to clone.
 #[derive(Clone)]
@@ -73,10 +108,11 @@ pub struct App {
 impl App {
     pub fn new(api: Api) -> Self {
         let api = Arc::new(api);
-        App {
-            router: routes::router(api.clone()),
-            api,
-        }
+        let router = routes::router(api.clone()).layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            observe::observe,
+        ));
+        App { router, api }
     }
 
     /// What the app is wired with.
@@ -116,7 +152,7 @@ where
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         self.router
-            .call(routes::normalise(req))
+            .call(request::normalise(req))
             .map(without_content_length as fn(Answer) -> Answer)
     }
 }

@@ -2,8 +2,10 @@
 //! is ready writes one structured log line and one capture record and echoes the correlation id
 //! in `X-Correlation-Id`.
 
-use super::request::{Seen, header, query_param};
-use super::{Api, ROUTES};
+use super::Api;
+use super::errors::ErrorCode;
+use super::request::{CorrelationId, Facts, Seen, header, query_param};
+use super::routes::ROUTES;
 use crate::capture::{CaptureKind, CaptureRecord, SCHEMA_VERSION};
 use crate::domain::{self, rfc3339};
 use axum::extract::{MatchedPath, Request, State};
@@ -14,26 +16,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
-
-/// The request's correlation id (a request extension the handlers read).
-#[derive(Clone)]
-struct CorrelationId(String);
-
-/// What the handler tells the layer besides the response (a response extension).
-#[derive(Clone, Default)]
-pub(super) struct Outcome {
-    /// The error code of an error response.
-    pub error: Option<&'static str>,
-    pub seen: Seen,
-}
-
-/// The correlation id the layer adopted for this request.
-pub(super) fn correlation_id_of(extensions: &http::Extensions) -> String {
-    extensions
-        .get::<CorrelationId>()
-        .map(|c| c.0.clone())
-        .unwrap_or_else(|| domain::correlation_id(None))
-}
 
 pub(super) async fn observe(State(api): State<Arc<Api>>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -58,10 +40,13 @@ pub(super) async fn observe(State(api): State<Arc<Api>>, mut req: Request, next:
     let user_agent = header(req.headers(), "user-agent").map(|u| u.chars().take(256).collect());
     req.extensions_mut()
         .insert(CorrelationId(correlation_id.clone()));
+    let seen = Seen::default();
+    req.extensions_mut().insert(seen.clone());
     let span = tracing::info_span!("request", correlation_id = %correlation_id, request_id = %request_id, service = api.service);
     let mut res = next.run(req).instrument(span.clone()).await;
     let status = res.status().as_u16();
-    let Outcome { error, seen } = res.extensions_mut().remove().unwrap_or_default();
+    let error = res.extensions_mut().remove::<ErrorCode>().map(|c| c.0);
+    let seen: Facts = seen.take();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     span.in_scope(|| {
         tracing::info!(method = %method, route = template, status, latency_ms, error, "request");

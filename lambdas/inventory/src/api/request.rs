@@ -1,14 +1,21 @@
-//! What a handler gets: the request's head, its body, the raw path parameter and the correlation
-//! id; and what it gives back besides its reply (the facts the capture record learns).
+//! What a handler gets besides the ports it names: the request ([`Call`]: its head, body, raw
+//! path parameter, correlation id and the path as sent), a [`Seen`] to tell the capture record
+//! what it learnt; and what it answers ([`Reply`], or an `ApiError`). Both are axum extractors.
 
 use super::ApiError;
+use super::errors::json_response;
 use crate::capture::CaptureRecord;
+use crate::domain;
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, PoisonError};
 
-/// One request as the handlers see it.
+/// One request as the handlers see it (the last argument of a handler: it reads the body).
 pub(crate) struct Call {
     pub head: Parts,
     pub body: Bytes,
@@ -18,6 +25,32 @@ pub(crate) struct Call {
     pub correlation_id: String,
     /// The path as the client sent it (for "no route" messages).
     pub path: String,
+}
+
+impl<S: Send + Sync> FromRequest<S> for Call {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        let path = original_path(&req).to_owned();
+        let (head, body) = req.into_parts();
+        // The body is already in memory (a Lambda event, or read by the local gateway).
+        let body = axum::body::to_bytes(body, usize::MAX).await.map_err(|e| {
+            ApiError::InvalidRequest(format!("request body could not be read: {e}"))
+        })?;
+        let param = head
+            .extensions
+            .get::<MatchedPath>()
+            .and_then(|template| path_param(template.as_str(), head.uri.path()))
+            .unwrap_or_default()
+            .to_owned();
+        Ok(Call {
+            param,
+            correlation_id: correlation_id_of(&head.extensions),
+            head,
+            body,
+            path,
+        })
+    }
 }
 
 impl Call {
@@ -114,10 +147,101 @@ impl Reply {
     }
 }
 
-/// What the capture record learns from inside a handler (whatever the outcome).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Seen {
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        json_response(self.status, &self.body, self.headers)
+    }
+}
+
+/// What the capture record learns from inside a handler, whatever the outcome: the observation
+/// layer puts one in the request and reads it back once the answer is ready.
+#[derive(Clone, Default)]
+pub(crate) struct Seen(Arc<Mutex<Facts>>);
+
+#[derive(Debug, Default)]
+pub(crate) struct Facts {
     pub sku: Option<String>,
     pub quantity: Option<i64>,
     pub client_event: Option<CaptureRecord>,
+}
+
+impl Seen {
+    pub fn sku(&self, sku: impl ToString) {
+        self.with(|f| f.sku = Some(sku.to_string()));
+    }
+    pub fn quantity(&self, quantity: i64) {
+        self.with(|f| f.quantity = Some(quantity));
+    }
+    pub fn client_event(&self, record: CaptureRecord) {
+        self.with(|f| f.client_event = Some(record));
+    }
+    /// What was seen (and nothing left behind).
+    pub fn take(&self) -> Facts {
+        self.with(std::mem::take)
+    }
+    fn with<T>(&self, f: impl FnOnce(&mut Facts) -> T) -> T {
+        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Seen {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(parts.extensions.get::<Seen>().cloned().unwrap_or_default())
+    }
+}
+
+/// The request's correlation id (a request extension the observation layer adopts or makes).
+#[derive(Clone)]
+pub(crate) struct CorrelationId(pub String);
+
+/// The correlation id the layer adopted for this request.
+pub(crate) fn correlation_id_of(extensions: &http::Extensions) -> String {
+    extensions
+        .get::<CorrelationId>()
+        .map(|c| c.0.clone())
+        .unwrap_or_else(|| domain::correlation_id(None))
+}
+
+/// The raw (not percent-decoded) value of a template's path parameter (`glazed` for
+/// `/inventory/{sku}` and `/inventory/glazed`), `path` being one the template matches.
+pub(crate) fn path_param<'p>(template: &str, path: &'p str) -> Option<&'p str> {
+    let i = template.split('/').position(|s| s.starts_with('{'))?;
+    path.split('/').nth(i)
+}
+
+/// The path as the client sent it, before [`normalise`].
+#[derive(Clone)]
+struct OriginalPath(String);
+
+pub(crate) fn original_path(req: &Request) -> &str {
+    req.extensions()
+        .get::<OriginalPath>()
+        .map(|p| p.0.as_str())
+        .unwrap_or_else(|| req.uri().path())
+}
+
+pub(crate) fn trim_slash(path: &str) -> Option<&str> {
+    path.strip_suffix('/').filter(|p| !p.is_empty())
+}
+
+/// Ignores a single trailing slash (`/sales/` is `/sales`): applied before routing.
+pub(crate) fn normalise<B>(mut req: http::Request<B>) -> http::Request<B> {
+    let path = req.uri().path();
+    let Some(trimmed) = trim_slash(path) else {
+        return req;
+    };
+    let original = path.to_owned();
+    let path_and_query = match req.uri().query() {
+        Some(q) => format!("{trimmed}?{q}"),
+        None => trimmed.to_owned(),
+    };
+    let mut parts = req.uri().clone().into_parts();
+    parts.path_and_query = http::uri::PathAndQuery::try_from(path_and_query).ok();
+    if let Ok(uri) = http::Uri::from_parts(parts) {
+        *req.uri_mut() = uri;
+        req.extensions_mut().insert(OriginalPath(original));
+    }
+    req
 }

@@ -1,16 +1,19 @@
-//! Every route of the HTTP API, declared once in [`ROUTES`]: its method, its path template, the
-//! handler behind it and the function(s) that serve it. The axum [`Router`] is built from that
-//! table; the OpenAPI test compares the table with docs/openapi.yaml, and
-//! tests/template_check.py reads it to check which function template.yaml routes each path to.
+//! Every route of the HTTP API. The [`router`] declares each path once with its method and its
+//! handler (`.route("/sales", post(sales::sell))`); axum answers a path it does not know (404)
+//! and a method a path does not list (405 with `Allow`). [`ROUTES`] is the same list as data:
+//! the function(s) serving each route, which the router enforces here, the OpenAPI tests compare
+//! with docs/openapi.yaml and tests/template_check.py with template.yaml. A unit test below keeps
+//! the two in step: a route is one line in each.
 
-use super::observe::{self, Outcome};
-use super::request::{Call, Reply, Seen};
-use super::{Api, ApiError, admin, callbacks, events, inventory, sales};
+use super::Api;
+use super::request::{Reply, original_path, path_param, trim_slash};
+use super::{ApiError, ApiState, admin, callbacks, events, inventory, sales};
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::response::Response;
-use axum::routing::any;
+use axum::extract::{MatchedPath, Request, State};
+use axum::handler::Handler;
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{self, MethodRouter, post, put};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -34,42 +37,21 @@ impl Function {
     }
 }
 
-/// What answers a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    Sell,
-    Sale,
-    Products,
-    Product,
-    FactoryOrder,
-    PutProduct,
-    FactoryCallback,
-    ClientEvent,
-    Health,
-}
-
 /// One route of the public API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
     pub method: &'static str,
     /// Path template; `{name}` is a path parameter (at most one per route).
     pub path: &'static str,
-    pub endpoint: Endpoint,
     /// The functions that answer it; anywhere else it is a 404.
     pub served_by: &'static [Function],
 }
 
 impl Route {
-    const fn new(
-        method: &'static str,
-        path: &'static str,
-        endpoint: Endpoint,
-        served_by: &'static [Function],
-    ) -> Self {
+    const fn new(method: &'static str, path: &'static str, served_by: &'static [Function]) -> Self {
         Route {
             method,
             path,
-            endpoint,
             served_by,
         }
     }
@@ -85,8 +67,7 @@ impl Route {
     /// The raw (not percent-decoded) value of the path parameter in `path`, a path this route
     /// matches.
     pub fn param<'p>(&self, path: &'p str) -> Option<&'p str> {
-        let i = self.path.split('/').position(|s| s.starts_with('{'))?;
-        path.split('/').nth(i)
+        path_param(self.path, path)
     }
 
     fn matches(&self, path: &str) -> bool {
@@ -100,36 +81,25 @@ impl Route {
             }
         }
     }
+
+    fn served_by_any(&self, functions: &[Function]) -> bool {
+        self.served_by.iter().any(|f| functions.contains(f))
+    }
 }
 
 use Function::{Restock, SalesApi};
 
-/// The public API. One line per route: method, path, handler, the functions serving it.
+/// The public API, one line per route: method, path, the functions serving it.
 pub const ROUTES: &[Route] = &[
-    Route::new("POST", "/sales", Endpoint::Sell, &[SalesApi]),
-    Route::new("GET", "/sales/{id}", Endpoint::Sale, &[SalesApi]),
-    Route::new("GET", "/inventory", Endpoint::Products, &[SalesApi]),
-    Route::new("GET", "/inventory/{sku}", Endpoint::Product, &[SalesApi]),
-    Route::new(
-        "GET",
-        "/factory-orders/{id}",
-        Endpoint::FactoryOrder,
-        &[SalesApi],
-    ),
-    Route::new(
-        "PUT",
-        "/admin/inventory/{sku}",
-        Endpoint::PutProduct,
-        &[SalesApi],
-    ),
-    Route::new(
-        "POST",
-        "/factory/callbacks/{id}",
-        Endpoint::FactoryCallback,
-        &[Restock],
-    ),
-    Route::new("POST", "/events", Endpoint::ClientEvent, &[SalesApi]),
-    Route::new("GET", "/health", Endpoint::Health, &[SalesApi, Restock]),
+    Route::new("POST", "/sales", &[SalesApi]),
+    Route::new("GET", "/sales/{id}", &[SalesApi]),
+    Route::new("GET", "/inventory", &[SalesApi]),
+    Route::new("GET", "/inventory/{sku}", &[SalesApi]),
+    Route::new("GET", "/factory-orders/{id}", &[SalesApi]),
+    Route::new("PUT", "/admin/inventory/{sku}", &[SalesApi]),
+    Route::new("POST", "/factory/callbacks/{id}", &[Restock]),
+    Route::new("POST", "/events", &[SalesApi]),
+    Route::new("GET", "/health", &[SalesApi, Restock]),
 ];
 
 /// The route a path matches, as the router matches it (a single trailing slash is ignored).
@@ -138,149 +108,129 @@ pub fn match_route(path: &str) -> Option<&'static Route> {
     ROUTES.iter().find(|r| r.matches(path))
 }
 
-impl Endpoint {
-    async fn call(self, api: &Api, call: &Call, seen: &mut Seen) -> Result<Reply, ApiError> {
-        match self {
-            Endpoint::Sell => sales::sell(api, call, seen).await,
-            Endpoint::Sale => sales::sale(api, call, seen).await,
-            Endpoint::Products => inventory::products(api).await,
-            Endpoint::Product => inventory::product(api, call, seen).await,
-            Endpoint::FactoryOrder => inventory::factory_order(api, call, seen).await,
-            Endpoint::PutProduct => admin::put_product(api, call, seen).await,
-            Endpoint::FactoryCallback => callbacks::complete(api, call).await,
-            Endpoint::ClientEvent => events::accept(api, call, seen),
-            Endpoint::Health => Ok(Reply::new(200, json!({ "status": "ok" }))),
-        }
-    }
-}
-
-/// The router: one entry per path of [`ROUTES`], unknown paths answered by a JSON 404, and the
-/// observation layer (correlation id, request log line, capture record) around all of it.
+/// The router: each path with its method and handler, the routes of other functions answered
+/// 404 ([`served_here`]), a wrong method 405, an unknown path 404 (the observation layer is put
+/// around it by `App::new`).
 pub(super) fn router(api: Arc<Api>) -> Router {
-    let mut router = Router::new();
-    let mut paths: Vec<&'static str> = Vec::new();
-    for r in ROUTES {
-        if !paths.contains(&r.path) {
-            paths.push(r.path);
-        }
-    }
-    for path in paths {
-        router = router.route(
-            path,
-            any(move |State(api): State<Arc<Api>>, req: Request| serve(api, path, req)),
-        );
-    }
-    router
-        .fallback(|req: Request| async move {
-            respond(
-                Err(ApiError::not_found(original_path(&req))),
-                Seen::default(),
-            )
-        })
-        .layer(axum::middleware::from_fn_with_state(
-            api.clone(),
-            observe::observe,
-        ))
-        .with_state(api)
+    Router::new()
+        .route("/sales", post(sales::sell))
+        .route("/sales/{id}", get(sales::sale))
+        .route("/inventory", get(inventory::products))
+        .route("/inventory/{sku}", get(inventory::product))
+        .route("/factory-orders/{id}", get(inventory::factory_order))
+        .route("/admin/inventory/{sku}", put(admin::put_product))
+        .route("/factory/callbacks/{id}", post(callbacks::complete))
+        .route("/events", post(events::accept))
+        .route("/health", get(health))
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(from_fn_with_state(api.serves, served_here))
+        .fallback(not_found)
+        .with_state(ApiState(api))
 }
 
-/// One request to a known path: the method picks the route, the route must be served here.
-async fn serve(api: Arc<Api>, path: &'static str, req: Request) -> Response {
+/// axum's `get` without its implicit HEAD (axum would answer HEAD with the GET handler): the
+/// API answers HEAD 405, like any method a route does not list.
+fn get<H, T>(handler: H) -> MethodRouter<ApiState>
+where
+    H: Handler<T, ApiState>,
+    T: 'static,
+{
+    routing::get(handler).head(method_not_allowed)
+}
+
+async fn health() -> Reply {
+    Reply::new(200, json!({ "status": "ok" }))
+}
+
+/// A known path with a method it does not list (axum's method routing sends it here): 405.
+/// `Allow` names the methods [`ROUTES`] gives the path (axum's own would add HEAD, which the
+/// API does not answer, and keeps ours).
+async fn method_not_allowed(req: Request) -> ApiError {
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    let allow = ROUTES.iter().filter(|r| Some(r.path) == path);
+    ApiError::MethodNotAllowed(
+        req.method().as_str().to_owned(),
+        allow.map(|r| r.method).collect(),
+    )
+}
+
+/// A path no route matches.
+async fn not_found(req: Request) -> ApiError {
+    ApiError::not_found(original_path(&req))
+}
+
+/// A route no function of this process serves is a 404 here (as on AWS, where API Gateway sends
+/// it to another function), after the method check like any known path. A path the router has
+/// and [`ROUTES`] lacks is served nowhere.
+async fn served_here(
+    State(serves): State<&'static [Function]>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
     let method = req.method().as_str();
-    let Some(route) = ROUTES.iter().find(|r| r.path == path && r.method == method) else {
-        let allow = ROUTES.iter().filter(|r| r.path == path).map(|r| r.method);
-        let e = ApiError::MethodNotAllowed(method.to_owned(), allow.collect());
-        return respond(Err(e), Seen::default());
-    };
-    if !route.served_by.iter().any(|f| api.serves.contains(f)) {
-        return respond(
-            Err(ApiError::not_found(original_path(&req))),
-            Seen::default(),
-        );
+    let routes = || ROUTES.iter().filter(|r| Some(r.path) == path);
+    let known = routes().next().is_some();
+    let elsewhere = routes().any(|r| r.method == method && !r.served_by_any(serves));
+    if !known || elsewhere {
+        return not_found(req).await.into_response();
     }
-    let path = original_path(&req).to_owned();
-    let (head, body) = req.into_parts();
-    // The body is already in memory (a Lambda event, or read by the local gateway).
-    let body = match axum::body::to_bytes(body, usize::MAX).await {
-        Ok(b) => b,
-        Err(e) => {
-            let e = ApiError::InvalidRequest(format!("request body could not be read: {e}"));
-            return respond(Err(e), Seen::default());
-        }
-    };
-    let call = Call {
-        param: route.param(head.uri.path()).unwrap_or_default().to_owned(),
-        correlation_id: observe::correlation_id_of(&head.extensions),
-        head,
-        body,
-        path,
-    };
-    let mut seen = Seen::default();
-    let result = route.endpoint.call(&api, &call, &mut seen).await;
-    respond(result, seen)
-}
-
-/// The JSON response; what the observation layer needs rides along as an extension.
-fn respond(result: Result<Reply, ApiError>, seen: Seen) -> Response {
-    let (status, body, headers, error) = match result {
-        Ok(r) => (r.status, r.body, r.headers, None),
-        Err(e) => (e.status(), e.body(), e.headers(), Some(e.code())),
-    };
-    let mut builder = Response::builder()
-        .status(status)
-        .header("content-type", "application/json");
-    for (k, v) in headers {
-        builder = builder.header(k, v);
-    }
-    let mut res = builder
-        .body(Body::from(body.to_string()))
-        .unwrap_or_else(|_| {
-            Response::new(Body::from(
-                "{\"error\":\"internal\",\"message\":\"response\"}",
-            ))
-        });
-    res.extensions_mut().insert(Outcome { error, seen });
-    res
-}
-
-/// The path as the client sent it, before [`normalise`].
-#[derive(Clone)]
-struct OriginalPath(String);
-
-fn original_path(req: &Request) -> &str {
-    req.extensions()
-        .get::<OriginalPath>()
-        .map(|p| p.0.as_str())
-        .unwrap_or_else(|| req.uri().path())
-}
-
-fn trim_slash(path: &str) -> Option<&str> {
-    path.strip_suffix('/').filter(|p| !p.is_empty())
-}
-
-/// Ignores a single trailing slash (`/sales/` is `/sales`): applied before routing.
-pub(super) fn normalise<B>(mut req: http::Request<B>) -> http::Request<B> {
-    let path = req.uri().path();
-    let Some(trimmed) = trim_slash(path) else {
-        return req;
-    };
-    let original = path.to_owned();
-    let path_and_query = match req.uri().query() {
-        Some(q) => format!("{trimmed}?{q}"),
-        None => trimmed.to_owned(),
-    };
-    let mut parts = req.uri().clone().into_parts();
-    parts.path_and_query = http::uri::PathAndQuery::try_from(path_and_query).ok();
-    if let Ok(uri) = http::Uri::from_parts(parts) {
-        *req.uri_mut() = uri;
-        req.extensions_mut().insert(OriginalPath(original));
-    }
-    req
+    next.run(req).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::App;
+    use crate::capture::NoCapture;
+    use crate::store::MemoryStore;
+
+    #[tokio::test]
+    async fn the_router_answers_the_methods_of_the_table_and_405s_the_others() {
+        let app = App::new(Api {
+            service: "unit",
+            serves: Function::ALL,
+            store: Arc::new(MemoryStore::new()),
+            publisher: None,
+            admin: Some(super::super::AdminToken::new("t")),
+            callbacks: Some(crate::factory::CallbackSigner::new("k")),
+            capture: Arc::new(NoCapture),
+        });
+        for route in ROUTES {
+            let uri = route.path.replace("{sku}", "glazed").replace("{id}", "x");
+            for method in ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] {
+                let req = http::Request::builder()
+                    .method(method)
+                    .uri(&uri)
+                    .body(lambda_http::Body::Empty)
+                    .unwrap();
+                let res = app.handle(req).await;
+                let allow: Vec<&str> = ROUTES
+                    .iter()
+                    .filter(|r| r.path == route.path)
+                    .map(|r| r.method)
+                    .collect();
+                if allow.contains(&method) {
+                    // Answered by its handler (which may refuse the request, not the route).
+                    let body = match res.body() {
+                        lambda_http::Body::Text(t) => t.as_str(),
+                        _ => "",
+                    };
+                    assert_ne!(res.status(), 405, "{method} {}", route.path);
+                    assert!(!body.contains("\"not_found\""), "{method} {}", route.path);
+                } else {
+                    assert_eq!(res.status(), 405, "{method} {}", route.path);
+                    assert_eq!(res.headers()["allow"], allow.join(", ").as_str());
+                }
+            }
+        }
+    }
 
     #[test]
     fn routes_match_templates() {

@@ -4,12 +4,16 @@
 
 use super::outcome::{self, Deadline, Found};
 use super::request::{Call, Reply, Seen};
-use super::{Api, ApiError, MAX_BODY};
-use crate::domain::{Quantity, Sale, SaleRequest, Sku, ValidationError, new_id, parse_id, rfc3339};
-use crate::messaging::publish_after_commit;
-use crate::store::{SaleOutcome, StoreError};
+use super::{ApiError, MAX_BODY};
+use crate::domain::{
+    Quantity, Sale, SaleRequest, Sku, StockOutEvent, ValidationError, new_id, parse_id, rfc3339,
+};
+use crate::messaging::{DynPublisher, publish_after_commit};
+use crate::store::{Outbox, SaleOutcome, Sales, StoreError};
+use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -18,16 +22,37 @@ struct SaleBody {
     quantity: Value,
 }
 
-pub(super) async fn sell(api: &Api, call: &Call, seen: &mut Seen) -> Result<Reply, ApiError> {
+/// Where a sale's stock-out goes after its commit: published and its outbox row marked, or,
+/// without a publisher (or when the publish fails), left to the outbox relay.
+struct AfterCommit<'a> {
+    outbox: &'a dyn Outbox,
+    publisher: Option<&'a DynPublisher>,
+}
+
+impl AfterCommit<'_> {
+    async fn publish(&self, event: &StockOutEvent) {
+        if let Some(p) = self.publisher {
+            publish_after_commit(self.outbox, p, event).await;
+        }
+    }
+}
+
+pub(super) async fn sell(
+    State(sales): State<Arc<dyn Sales>>,
+    State(outbox): State<Arc<dyn Outbox>>,
+    State(publisher): State<Option<DynPublisher>>,
+    seen: Seen,
+    call: Call,
+) -> Result<Reply, ApiError> {
     let body: SaleBody = call.json(MAX_BODY)?;
     let sku = Sku::parse(&body.sku)?;
-    seen.sku = Some(sku.to_string());
+    seen.sku(&sku);
     let quantity = body
         .quantity
         .as_i64()
         .ok_or(ValidationError::Quantity)
         .and_then(Quantity::new)?;
-    seen.quantity = Some(quantity.get());
+    seen.quantity(quantity.get());
     // A key that is present but not visible ASCII must not be read as "no key": the retry it
     // protects would sell twice.
     let idempotency_key = match call
@@ -54,15 +79,19 @@ pub(super) async fn sell(api: &Api, call: &Call, seen: &mut Seen) -> Result<Repl
     };
     // Chosen here, so the sale can be looked up if the answer of its commit is lost.
     let id = new_id();
-    let deadline = Deadline::of(call);
+    let deadline = Deadline::of(&call);
+    let after = AfterCommit {
+        outbox: &*outbox,
+        publisher: publisher.as_ref(),
+    };
     // The first attempt runs under the deadline too: a sale still waiting (for a connection, a
     // lock) when Lambda's Timeout ends the invocation could commit after the buyer was told a
     // bare timeout. Cut before the deadline, it is answered `outcome_unknown` naming its id.
-    match deadline.run(api.store.sell_as(&id, &sale)).await {
-        Some(Ok(outcome)) => answer(api, &sale, outcome).await,
+    match deadline.run(sales.sell_as(&id, &sale)).await {
+        Some(Ok(outcome)) => answer(&after, &sale, outcome).await,
         Some(Err(e)) if e.is_ambiguous() => {
             tracing::warn!(error = %e, sale_id = %id, "the sale's commit is ambiguous: finding out");
-            settle(api, &deadline, &id, &sale).await
+            settle(&*sales, &after, &deadline, &id, &sale).await
         }
         Some(Err(e)) => Err(e.into()),
         None => {
@@ -81,7 +110,8 @@ pub(super) async fn sell(api: &Api, call: &Call, seen: &mut Seen) -> Result<Repl
 /// sales table's primary key, so one of the two finds the other's sale); still unknown at the
 /// deadline → `503 outcome_unknown` naming `id` (`GET /sales/{id}` tells later).
 async fn settle(
-    api: &Api,
+    sales: &dyn Sales,
+    after: &AfterCommit<'_>,
     deadline: &Deadline,
     id: &str,
     req: &SaleRequest,
@@ -89,7 +119,7 @@ async fn settle(
     let mut retried = false;
     loop {
         let found = outcome::ask(deadline, || async {
-            Ok::<_, StoreError>(match api.store.sale(id).await? {
+            Ok::<_, StoreError>(match sales.sale(id).await? {
                 Some(sale) => Found::Committed(sale),
                 None => Found::NotCommitted,
             })
@@ -103,8 +133,8 @@ async fn settle(
             Some(Found::NotCommitted) if !retried => {
                 outcome::log("sale", "not_committed", id);
                 retried = true;
-                match deadline.run(api.store.sell_as(id, req)).await {
-                    Some(Ok(outcome)) => return answer(api, req, outcome).await,
+                match deadline.run(sales.sell_as(id, req)).await {
+                    Some(Ok(outcome)) => return answer(after, req, outcome).await,
                     // The retry's answer was lost too: ask again.
                     Some(Err(e)) if e.is_ambiguous() => {}
                     Some(Err(e)) => return Err(e.into()),
@@ -128,15 +158,17 @@ async fn settle(
 }
 
 /// The answer to what the store did with a sale.
-async fn answer(api: &Api, sale: &SaleRequest, outcome: SaleOutcome) -> Result<Reply, ApiError> {
+async fn answer(
+    after: &AfterCommit<'_>,
+    sale: &SaleRequest,
+    outcome: SaleOutcome,
+) -> Result<Reply, ApiError> {
     match outcome {
         SaleOutcome::Sold { sale, event } => {
             crate::metrics::sale_completed();
             if let Some(event) = event {
                 tracing::info!(sku = %sale.sku, factory_order_id = %event.factory_order_id, remaining = sale.remaining_stock, "stock-out: factory order opened");
-                if let Some(p) = &api.publisher {
-                    publish_after_commit(&api.store, p, &event).await;
-                }
+                after.publish(&event).await;
             }
             Ok(Reply::new(201, sale_json(&sale)))
         }
@@ -157,9 +189,7 @@ async fn answer(api: &Api, sale: &SaleRequest, outcome: SaleOutcome) -> Result<R
             crate::metrics::sale_refused();
             if let Some(event) = event {
                 tracing::info!(sku = %sale.sku, factory_order_id = %event.factory_order_id, "refused for lack of stock: factory order opened");
-                if let Some(p) = &api.publisher {
-                    publish_after_commit(&api.store, p, &event).await;
-                }
+                after.publish(&event).await;
             }
             Err(ApiError::OutOfStock {
                 sku: sale.sku.to_string(),
@@ -173,15 +203,15 @@ async fn answer(api: &Api, sale: &SaleRequest, outcome: SaleOutcome) -> Result<R
 }
 
 /// `GET /sales/{id}`: a committed sale (404 when there is none, 400 for an id that is not one).
-pub(super) async fn sale(api: &Api, call: &Call, seen: &mut Seen) -> Result<Reply, ApiError> {
+pub(super) async fn sale(
+    State(sales): State<Arc<dyn Sales>>,
+    seen: Seen,
+    call: Call,
+) -> Result<Reply, ApiError> {
     let id = parse_id(&call.param)?;
-    let sale = api
-        .store
-        .sale(&id)
-        .await?
-        .ok_or(ApiError::UnknownSale(id))?;
-    seen.sku = Some(sale.sku.to_string());
-    seen.quantity = Some(sale.quantity);
+    let sale = sales.sale(&id).await?.ok_or(ApiError::UnknownSale(id))?;
+    seen.sku(&sale.sku);
+    seen.quantity(sale.quantity);
     Ok(Reply::new(200, sale_json(&sale)))
 }
 

@@ -2,6 +2,16 @@
 //! `&dyn Outbox`, …), so a test double implements only that, and the in-memory store, SQLite
 //! and MySQL implement them all. `Store` is the sum of the roles (what the local stack and the
 //! API hold as `DynStore`).
+//!
+//! How a function names its roles (one store is held, each user sees only what it names):
+//! - an operation takes `&(impl Outbox + ?Sized)`, or one bound with several roles when the
+//!   same store plays them (`&(impl Catalog + Orders + Reports + ?Sized)`): a caller passes
+//!   the whole store (`&*store`, a `&dyn Store`), one role of it (`&dyn Outbox`) or a concrete
+//!   store (`messaging`, `ops-core`);
+//! - an HTTP handler takes each role as axum state, `State<Arc<dyn Sales>>` (the API's one
+//!   `DynStore`, coerced: `api::ApiState`), and passes `&dyn Sales` on;
+//! - what keeps a store keeps one `DynStore` (the API, the local stack) or the one role it
+//!   needs (`Arc<dyn Orders>`: the orderer).
 
 use super::{
     FulfillOutcome, Ledger, Movement, OutboxEntry, SaleOutcome, SaleRow, StoreError, StuckOrders,
