@@ -20,6 +20,8 @@
 mod app_user;
 mod cfn;
 #[cfg(test)]
+mod current;
+#[cfg(test)]
 mod expand_contract;
 mod migrations;
 mod objects;

@@ -1,7 +1,7 @@
 //! Every port in memory, with the same rules the databases enforce (conditional decrement,
 //! one use per idempotency key, one open factory order per SKU, restock once, outbox in the
 //! same step). Not a mock: handler unit tests run against it, and the contract suite
-//! (`tests/tests/store.rs`) runs the same cases against it, SQLite and MariaDB, so it cannot
+//! (`tests/tests/store/`) runs the same cases against it, SQLite and MariaDB, so it cannot
 //! drift from them unnoticed. One mutex makes every operation atomic.
 //!
 //! Here: the state and the steps several roles share (the SKU's open order, opening one with

@@ -22,7 +22,7 @@
 //!   module, plus the hot decrement of a sale (`Sales` in each adapter);
 //! - `rows.rs`: `sqlx::FromRow` row structs and their conversion to the domain;
 //! - `memory.rs` and `memory/*.rs` (one file per role): the same ports in memory (fast
-//!   handler tests; the contract suite in `tests/tests/store.rs` runs one set of cases against
+//!   handler tests; the contract suite in `tests/tests/store/` runs one set of cases against
 //!   memory, SQLite and MariaDB);
 //! - `error.rs`: `StoreError`, which keeps the driver's error as its source.
 

@@ -173,7 +173,7 @@ impl Sales for MySqlStore {
     }
 }
 
-/// What `donut_sell` answers (migrations/mysql/20261202000003_sell_from_buckets.sql).
+/// What `donut_sell` answers (its current text: migrations/current/procedures.sql).
 #[derive(sqlx::FromRow)]
 struct SellRow {
     outcome: String,

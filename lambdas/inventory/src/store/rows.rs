@@ -2,10 +2,10 @@
 //! to the domain, where stored text is parsed back into domain types (a bad value is
 //! `StoreError::Corrupt`, never a panic).
 
-use super::{Ledger, Movement, OutboxEntry, SaleRow, StoreError};
+use super::{Ledger, Movement, OutboxEntry, SaleOutcome, SaleRow, StoreError};
 use crate::domain::{
-    FactoryOrder, FactoryOrderId, Millis, OpenOrder, OrderRef, OrderStatus, Product, Sale, Sku,
-    Transition,
+    FactoryOrder, FactoryOrderId, Millis, OpenOrder, OrderRef, OrderStatus, Product, Sale,
+    SaleRequest, Sku, Transition,
 };
 
 pub(crate) fn status_of(s: &str) -> Result<OrderStatus, StoreError> {
@@ -142,6 +142,27 @@ pub(crate) struct KeyedSaleRow {
 }
 
 impl KeyedSaleRow {
+    /// A retry with this sale's id (its first answer was lost): that sale. The id is the
+    /// caller's, fresh per request, so the same id with another SKU or quantity is a bug, not a
+    /// retry: an error, nothing sold. (The sale rule's replay, in every adapter.)
+    pub fn replay_by_id(self, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
+        if self.sku != req.sku.as_str() || self.quantity != req.quantity.get() {
+            return Err(StoreError::Corrupt(
+                format!("sale {} exists for another request", self.id).into(),
+            ));
+        }
+        Ok(SaleOutcome::Replayed(self.into_sale()?))
+    }
+
+    /// A retry with this sale's idempotency key: that sale, or `KeyReused` when the key came
+    /// with another request (another fingerprint).
+    pub fn replay_by_key(self, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
+        if self.request_hash.as_deref() != Some(req.fingerprint().as_str()) {
+            return Ok(SaleOutcome::KeyReused);
+        }
+        Ok(SaleOutcome::Replayed(self.into_sale()?))
+    }
+
     pub fn into_sale(self) -> Result<Sale, StoreError> {
         Ok(Sale {
             id: self.id,

@@ -119,23 +119,21 @@ impl Schema for SqliteStore {
     }
 }
 
-/// Inserts the sale row (inside the sale's transaction). `Ok(false)` when the idempotency key
-/// is already taken.
+/// Inserts the sale row (inside the sale's transaction; the remaining stock is not known yet).
+/// `Ok(false)` when its id or its idempotency key is already taken.
 async fn insert_sale(
     tx: &mut sqlx::Transaction<'static, Db>,
     id: &str,
     req: &SaleRequest,
-    remaining: Option<i64>,
     now: Millis,
 ) -> Result<bool, StoreError> {
     let res = sqlx::query(
         "INSERT INTO sales (id, sku, quantity, remaining_stock, idempotency_key, request_hash, \
-         correlation_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         correlation_id, created_at) VALUES (?, ?, ?, NULL, ?, ?, ?, ?)",
     )
     .bind(id)
     .bind(req.sku.as_str())
     .bind(req.quantity.get())
-    .bind(remaining)
     .bind(req.idempotency_key.as_deref())
     .bind(req.idempotency_key.as_ref().map(|_| req.fingerprint()))
     .bind(&req.correlation_id)
@@ -149,6 +147,20 @@ async fn insert_sale(
     }
 }
 
+/// Records the stock the sale left (a keyed sale's replay answers it).
+async fn record_remaining(
+    tx: &mut sqlx::Transaction<'static, Db>,
+    id: &str,
+    remaining: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE sales SET remaining_stock = ? WHERE id = ?")
+        .bind(remaining)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl Sales for SqliteStore {
     async fn sell_as(&self, id: &str, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
@@ -160,10 +172,19 @@ impl Sales for SqliteStore {
 }
 
 impl SqliteStore {
+    /// `donut_sell`'s steps (migrations/current/procedures.sql, the sale rule), in one
+    /// transaction that holds SQLite's write lock from its start: the sale row first (its id or
+    /// key already used: a replay, nothing touched), the conditional decrement (no product, or
+    /// too little: rolled back, the refusal path), the remaining stock recorded for a keyed
+    /// sale, the SKU's one open factory order at or below the reorder point.
     async fn sell_once(&self, id: &str, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
         let now = now_millis();
         let q = req.quantity.get();
         let mut tx = self.pool.begin_with(dialect::BEGIN_WRITE).await?;
+        if !insert_sale(&mut tx, id, req, now).await? {
+            tx.rollback().await?;
+            return self.replay_as(id, req).await;
+        }
         let product: Option<(i64, i64)> = sqlx::query_as(PRODUCT_SQL)
             .bind(req.sku.as_str())
             .fetch_optional(&mut *tx)
@@ -176,21 +197,11 @@ impl SqliteStore {
         };
         let Some((remaining, reorder_point)) = taken else {
             tx.rollback().await?;
-            // A retry of a sale that already happened replays it (even once sold out): by its
-            // own id (a lost answer), or by its key.
-            if let Some(row) = sales::sale_by_id(&self.pool, id).await? {
-                return Ok(SaleOutcome::Replayed(row.into_sale()?));
-            }
-            if let Some(key) = &req.idempotency_key
-                && let Some(row) = sales::sale_by_key(&self.pool, key).await?
-            {
-                return sales::replayed(row, req);
-            }
             return self.refuse(req).await;
         };
-        if !insert_sale(&mut tx, id, req, Some(remaining), now).await? {
-            tx.rollback().await?;
-            return self.replay_as(id, req).await;
+        if req.idempotency_key.is_some() {
+            // Only a keyed sale's replay needs it; `Sales::sale` reads the others' stock now.
+            record_remaining(&mut tx, id, remaining).await?;
         }
         let (factory_order, event) = if remaining <= reorder_point {
             let (order, event) =

@@ -1,7 +1,11 @@
-//! A purchase in memory: the idempotency key, the decrement, the stock-out (`Sales`).
+//! A purchase in memory (`Sales`), in `donut_sell`'s order (migrations/current/procedures.sql,
+//! the sale rule): the sale's id or key already used is a replay, before any stock is touched;
+//! then the conditional decrement of the total; the remaining stock recorded for a keyed sale;
+//! the SKU's one open factory order at or below the reorder point. A refusal opens it too.
 
 use super::{MemoryStore, SaleRecord, State};
-use crate::domain::{Sale, SaleRequest, now_millis};
+use crate::domain::{Sale, SaleRequest, Sku, now_millis};
+use crate::store::rows::KeyedSaleRow;
 use crate::store::{SaleOutcome, SaleRow, Sales, StoreError};
 
 #[async_trait::async_trait]
@@ -10,27 +14,13 @@ impl Sales for MemoryStore {
         let now = now_millis();
         let q = req.quantity.get();
         let mut st = self.state()?;
-        // The same id again (a retry of a sale whose answer was lost): that sale.
-        if let Some(sale) = st.sale(id) {
-            return Ok(SaleOutcome::Replayed(sale));
+        if let Some(row) = st.sale_row(|s| s.row.id == id) {
+            return row.replay_by_id(req);
         }
         if let Some(key) = &req.idempotency_key
-            && let Some(used) = st
-                .sales
-                .iter()
-                .find(|s| s.idempotency_key.as_ref() == Some(key))
+            && let Some(row) = st.sale_row(|s| s.idempotency_key.as_ref() == Some(key))
         {
-            if used.fingerprint.as_deref() != Some(req.fingerprint().as_str()) {
-                return Ok(SaleOutcome::KeyReused);
-            }
-            return Ok(SaleOutcome::Replayed(Sale {
-                id: used.row.id.clone(),
-                sku: req.sku.clone(),
-                quantity: used.row.quantity,
-                remaining_stock: used.row.remaining_stock.unwrap_or_default(),
-                created_at: used.row.created_at,
-                factory_order: None,
-            }));
+            return row.replay_by_key(req);
         }
         let Some(product) = st.products.get_mut(&req.sku) else {
             return Ok(SaleOutcome::UnknownSku);
@@ -53,7 +43,8 @@ impl Sales for MemoryStore {
                 id: id.to_owned(),
                 sku: req.sku.as_str().to_owned(),
                 quantity: q,
-                remaining_stock: Some(remaining),
+                // Only a keyed sale's replay needs it; `Sales::sale` reads the others' stock now.
+                remaining_stock: req.idempotency_key.as_ref().map(|_| remaining),
                 correlation_id: req.correlation_id.clone(),
                 created_at: now,
             },
@@ -77,24 +68,29 @@ impl Sales for MemoryStore {
     }
 
     async fn sale(&self, id: &str) -> Result<Option<Sale>, StoreError> {
-        Ok(self.state()?.sale(id))
+        self.state()?
+            .sale_row(|s| s.row.id == id)
+            .map(KeyedSaleRow::into_sale)
+            .transpose()
     }
 }
 
 impl State {
-    /// The sale `id`, as the databases read it back (`remaining_stock`: as recorded, else the
-    /// SKU's stock now).
-    fn sale(&self, id: &str) -> Option<Sale> {
-        let s = self.sales.iter().find(|s| s.row.id == id)?;
-        let sku = crate::domain::Sku::parse(&s.row.sku).ok()?;
-        let now = self.products.get(&sku).map(|p| p.stock).unwrap_or_default();
-        Some(Sale {
+    /// The first sale `which` picks, as the databases read it back (`remaining_stock`: as
+    /// recorded, else the SKU's stock now).
+    fn sale_row(&self, which: impl Fn(&SaleRecord) -> bool) -> Option<KeyedSaleRow> {
+        let s = self.sales.iter().find(|s| which(s))?;
+        let now = Sku::parse(&s.row.sku)
+            .ok()
+            .and_then(|sku| self.products.get(&sku))
+            .map(|p| p.stock);
+        Some(KeyedSaleRow {
             id: s.row.id.clone(),
+            sku: s.row.sku.clone(),
             quantity: s.row.quantity,
-            remaining_stock: s.row.remaining_stock.unwrap_or(now),
+            remaining_stock: s.row.remaining_stock.or(now),
             created_at: s.row.created_at,
-            factory_order: None,
-            sku,
+            request_hash: s.fingerprint.clone(),
         })
     }
 }

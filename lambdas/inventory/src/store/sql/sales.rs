@@ -1,7 +1,8 @@
 //! The statements of a sale both databases share: idempotent replay, the refusal, and the
-//! stock-out (the SKU's one open factory order and its outbox event). The hot decrement itself
-//! differs per database and lives in the adapter (`mysql.rs`, `sqlite.rs`). (Compiled once per
-//! database; see `store/mod.rs`.)
+//! stock-out (the SKU's one open factory order and its outbox event). The sale itself is
+//! `donut_sell` on MySQL (migrations/current/procedures.sql: the sale rule) and its steps in
+//! `sqlite.rs` on SQLite; both end here for a replay or a refusal. (Compiled once per database;
+//! see `store/mod.rs`.)
 
 use super::orders::insert_transition;
 use super::outbox::insert_outbox;
@@ -17,7 +18,7 @@ use sqlx::Executor;
 
 type Tx = sqlx::Transaction<'static, Db>;
 
-pub(super) async fn sale_by_key<'e>(
+async fn sale_by_key<'e>(
     ex: impl Executor<'e, Database = Db>,
     key: &str,
 ) -> Result<Option<KeyedSaleRow>, sqlx::Error> {
@@ -31,7 +32,7 @@ pub(super) async fn sale_by_key<'e>(
 }
 
 /// The sale `id`; an unrecorded `remaining_stock` (a sale without a key) is the SKU's stock now.
-pub(super) async fn sale_by_id<'e>(
+async fn sale_by_id<'e>(
     ex: impl Executor<'e, Database = Db>,
     id: &str,
 ) -> Result<Option<KeyedSaleRow>, sqlx::Error> {
@@ -145,14 +146,6 @@ pub(super) async fn ensure_open_order(
     ))
 }
 
-/// The sale a used key made, or `KeyReused` when the key came with another request.
-pub(super) fn replayed(row: KeyedSaleRow, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
-    if row.request_hash.as_deref() != Some(req.fingerprint().as_str()) {
-        return Ok(SaleOutcome::KeyReused);
-    }
-    Ok(SaleOutcome::Replayed(row.into_sale()?))
-}
-
 impl Adapter {
     /// The committed sale `id` (`Sales::sale`).
     pub(super) async fn sale_read(&self, id: &str) -> Result<Option<Sale>, StoreError> {
@@ -170,18 +163,13 @@ impl Adapter {
         req: &SaleRequest,
     ) -> Result<SaleOutcome, StoreError> {
         if let Some(row) = sale_by_id(self.pool(), id).await? {
-            if row.sku != req.sku.as_str() || row.quantity != req.quantity.get() {
-                return Err(StoreError::Corrupt(
-                    format!("sale {id} exists for another request").into(),
-                ));
-            }
-            return Ok(SaleOutcome::Replayed(row.into_sale()?));
+            return row.replay_by_id(req);
         }
         self.replay(req).await
     }
 
     /// A retry with a used idempotency key: the original sale, or `KeyReused`.
-    pub(super) async fn replay(&self, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
+    async fn replay(&self, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
         let key = req.idempotency_key.as_deref().unwrap_or_default();
         let Some(row) = sale_by_key(self.pool(), key).await? else {
             // The key's owner rolled back between our conflict and this read.
@@ -189,7 +177,7 @@ impl Adapter {
                 "concurrent request with the same idempotency key".into(),
             ));
         };
-        replayed(row, req)
+        row.replay_by_key(req)
     }
 
     /// The path of a purchase refused for lack of stock (outside the failed sale's
