@@ -76,3 +76,88 @@ fn page(content_type: &'static str, body: &'static str) -> AxumResponse {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Options, Stack};
+    use serde_json::Value;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn local_paths_are_routed_with_their_methods_and_answer_json() {
+        let dir = std::env::temp_dir().join(format!("devstack-routes-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let stack = Stack::start(Options::for_tests(dir.clone())).await.unwrap();
+        let app = router(stack.shared.clone());
+        let call = |method: &'static str, path: &'static str| {
+            let app = app.clone();
+            async move {
+                let req = HttpRequest::builder()
+                    .method(method)
+                    .uri(path)
+                    .body(AxumBody::empty())
+                    .unwrap();
+                let res = app.oneshot(req).await.unwrap();
+                let status = res.status().as_u16();
+                let allow = res
+                    .headers()
+                    .get("allow")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                let body = axum::body::to_bytes(res.into_body(), usize::MAX)
+                    .await
+                    .unwrap();
+                let json = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
+                (status, allow, json)
+            }
+        };
+
+        // The operator routes: trailing slashes ignored, a wrong method 405 with `Allow`, an
+        // unknown path a JSON 404.
+        assert_eq!(call("GET", "/ops/alarms/").await.0, 200);
+        assert_eq!(call("GET", "/ops/ledger").await.0, 200);
+        let (status, allow, body) = call("PUT", "/ops/alarms").await;
+        assert_eq!((status, allow.as_deref()), (405, Some("GET,HEAD")));
+        assert_eq!(body["error"], "method_not_allowed");
+        let (status, _, body) = call("GET", "/ops/nope").await;
+        assert_eq!(
+            (status, body["message"].as_str()),
+            (404, Some("unknown ops route"))
+        );
+        let (status, _, body) = call("GET", "/ops/factory-orders/nope/retry").await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (405, Some("method_not_allowed"))
+        );
+        let (status, _, body) = call("POST", "/ops/factory-orders/nope/retry").await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_request"))
+        );
+
+        // The factory stand-in.
+        let (status, _, body) = call("GET", "/factory-sim/control").await;
+        assert_eq!((status, body["knobs"].is_object()), (200, true));
+        let (status, allow, _) = call("DELETE", "/factory-sim/control").await;
+        assert_eq!((status, allow.as_deref()), (405, Some("GET,HEAD,POST")));
+        let (status, _, body) = call("GET", "/factory-sim/nope").await;
+        assert_eq!(
+            (status, body["message"].as_str()),
+            (404, Some("unknown factory-sim route"))
+        );
+
+        // The contract and its page; everything else goes to the API.
+        assert_eq!(call("GET", "/docs/").await.0, 200);
+        assert_eq!(call("GET", "/openapi.yaml").await.0, 200);
+        let (status, allow, body) = call("POST", "/docs").await;
+        assert_eq!((status, allow.as_deref()), (405, Some("GET,HEAD")));
+        assert_eq!(body["error"], "method_not_allowed");
+        assert_eq!(call("GET", "/health").await.2["status"], "ok");
+        let (status, allow, _) = call("GET", "/sales").await;
+        assert_eq!((status, allow.as_deref()), (405, Some("POST")));
+
+        drop(app);
+        stack.stop().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -67,10 +67,10 @@ fn ops_error(e: OpsError) -> AxumResponse {
     )
 }
 
-/// A path parameter, or the 400 to answer.
-fn param(p: Result<Path<String>, PathRejection>) -> Result<String, AxumResponse> {
+/// A path parameter (percent-decoded), or why it is not one.
+fn param(p: Result<Path<String>, PathRejection>) -> Result<String, OpsError> {
     p.map(|Path(v)| v)
-        .map_err(|e| ops_error(OpsError::Invalid(e.body_text())))
+        .map_err(|e| OpsError::Invalid(e.body_text()))
 }
 
 async fn alarms(State(shared): State<Arc<Shared>>) -> AxumResponse {
@@ -156,7 +156,7 @@ async fn retry(
 ) -> AxumResponse {
     let id = match param(id) {
         Ok(id) => id,
-        Err(bad) => return bad,
+        Err(e) => return ops_error(e),
     };
     match ops_core::retry_order(&*shared.store, &shared.publisher, &id).await {
         Ok(v) => json_response(200, v),
@@ -171,7 +171,7 @@ async fn sku_history(
 ) -> AxumResponse {
     let sku = match param(sku) {
         Ok(sku) => sku,
-        Err(bad) => return bad,
+        Err(e) => return ops_error(e),
     };
     let since_hours = query_param(query.as_deref().unwrap_or_default(), "since_hours")
         .and_then(|h| h.parse::<i64>().ok())
