@@ -399,7 +399,15 @@ async fn main() {
         .strip_prefix(&out_dir)
         .map(Path::to_path_buf)
         .unwrap_or_else(|_| plots_dir.clone());
-    rep.plots = plots::write(&rep, &plots_dir)
+    let results = plots::Results {
+        concurrencies: &flash_cfg.concurrencies,
+        flash: flash.as_ref(),
+        rds_like: rds_like.as_ref(),
+        pipelines: &pipelines,
+        cold: &cold,
+        sizes: &sizes,
+    };
+    rep.plots = plots::write(&results, &plots_dir)
         .into_iter()
         .map(|(title, file)| (title, rel.join(file).display().to_string()))
         .collect();
