@@ -42,20 +42,24 @@
 //!
 //! The handler spans — `request` (one HTTP request), `message` (one SQS message), `relay` (one
 //! outbox event), `callback` (one factory completion) — enclose them. The call spans and the
-//! handler spans are what [`crate::xray`] sends to X-Ray; on a log line they show as `span` /
+//! handler spans are what [`xray`] sends to X-Ray; on a log line they show as `span` /
 //! `spans` and their fields, like any span.
 //!
 //! The store's adapters run every port method through `store::traced` (one funnel per adapter),
 //! which is `traced(db_span(operation, system), work, StoreError::kind)`; `StoreError::kind`
 //! maps an error to `unavailable`, `access_denied`, `database` or `corrupt`.
 
-use crate::json_fields::{Floats, JsonVisitor};
+pub mod xray;
+
+mod json_fields;
+
+use json_fields::{Floats, JsonVisitor, SpanFields};
 use serde_json::{Map, Value};
 use std::fmt;
 use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
-use tracing_subscriber::fmt::format::{JsonFields, Writer};
+use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormattedFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
@@ -75,7 +79,7 @@ where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     let logs = tracing_subscriber::fmt::layer()
-        .fmt_fields(JsonFields::new())
+        .fmt_fields(SpanFields)
         .event_format(JsonLine { service })
         .with_writer(writer)
         .with_filter(env_level_filter());
@@ -102,10 +106,10 @@ fn env_level_filter() -> EnvFilter {
     )
 }
 
-/// The X-Ray layer when the environment asks for it ([`crate::xray`]), else `None` and, if the
+/// The X-Ray layer when the environment asks for it ([`xray`]), else `None` and, if the
 /// configuration was wrong, why (logged once the subscriber is installed).
 type XrayLayer<S> = tracing_subscriber::filter::Filtered<
-    crate::xray::XrayLayer,
+    xray::XrayLayer,
     tracing_subscriber::filter::FilterFn,
     S,
 >;
@@ -114,8 +118,8 @@ fn xray_from_env<S>(service: &'static str) -> (Option<XrayLayer<S>>, Option<Stri
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    match crate::xray::XrayConfig::from_env(service) {
-        Ok(Some(config)) => match crate::xray::layer(config) {
+    match xray::XrayConfig::from_env(service) {
+        Ok(Some(config)) => match xray::layer(config) {
             Some(layer) => (Some(layer), None),
             None => (None, Some("could not open a UDP socket".to_owned())),
         },
@@ -314,13 +318,13 @@ pub struct JsonLine {
     pub service: &'static str,
 }
 
-impl<S> FormatEvent<S, JsonFields> for JsonLine
+impl<S> FormatEvent<S, SpanFields> for JsonLine
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn format_event(
         &self,
-        ctx: &FmtContext<'_, S, JsonFields>,
+        ctx: &FmtContext<'_, S, SpanFields>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
@@ -337,11 +341,8 @@ where
             for span in scope.from_root() {
                 names.push(Value::String(span.name().to_owned()));
                 let ext = span.extensions();
-                let Some(fields) = ext.get::<FormattedFields<JsonFields>>() else {
-                    continue;
-                };
-                if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(fields) {
-                    line.extend(map);
+                if let Some(fields) = ext.get::<FormattedFields<SpanFields>>() {
+                    line.extend(SpanFields::of(fields));
                 }
             }
         }
@@ -417,7 +418,7 @@ mod tests {
         let w = buf.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_env_filter(EnvFilter::new("info"))
-            .fmt_fields(JsonFields::new())
+            .fmt_fields(SpanFields)
             .event_format(JsonLine { service: "t" })
             .with_writer(move || w.clone())
             .finish();
@@ -479,6 +480,25 @@ mod tests {
             .map(|l| serde_json::from_str::<Value>(l).unwrap()["cold_start"].as_bool())
             .collect();
         assert_eq!(cold, vec![None, Some(true), Some(true), Some(false)]);
+    }
+
+    #[test]
+    fn a_field_recorded_on_an_open_span_is_on_the_lines_logged_after() {
+        let (buf, _guard) = json_lines_to_buffer();
+        let span = db_span("sell", "mysql");
+        span.in_scope(|| tracing::info!("before"));
+        record_error(&span, "unavailable");
+        span.in_scope(|| tracing::info!("after"));
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].get("error.kind").is_none(), "{text}");
+        assert_eq!(lines[1]["error.kind"], "unavailable");
+        assert_eq!(lines[1]["db.operation"], "sell");
+        assert_eq!(lines[1]["db.system"], "mysql");
     }
 
     #[tokio::test]

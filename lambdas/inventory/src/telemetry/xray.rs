@@ -17,7 +17,7 @@
 //! is `AWS_XRAY_DAEMON_ADDRESS`, default `127.0.0.1:2000`). A send that fails is dropped and
 //! counted ([`XrayLayer::dropped`]); it never fails or slows an invocation (non-blocking socket).
 
-use crate::json_fields::{Floats, JsonVisitor};
+use super::json_fields::{Floats, JsonVisitor};
 use serde_json::{Map, Value, json};
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::Arc;
