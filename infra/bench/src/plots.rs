@@ -37,7 +37,10 @@ pub struct Results<'a> {
 pub fn charts(r: &Results) -> Vec<(&'static str, Chart<'static>)> {
     let mut out = Vec::new();
     if let Some(f) = r.flash {
-        out.push(("flash-throughput.svg", flash::throughput(f, r.concurrencies)));
+        out.push((
+            "flash-throughput.svg",
+            flash::throughput(f, r.concurrencies),
+        ));
         out.push(("flash-p99.svg", flash::p99(f, r.concurrencies)));
     }
     if let Some(o) = r.rds_like

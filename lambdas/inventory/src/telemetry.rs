@@ -108,11 +108,8 @@ fn env_level_filter() -> EnvFilter {
 
 /// The X-Ray layer when the environment asks for it ([`xray`]), else `None` and, if the
 /// configuration was wrong, why (logged once the subscriber is installed).
-type XrayLayer<S> = tracing_subscriber::filter::Filtered<
-    xray::XrayLayer,
-    tracing_subscriber::filter::FilterFn,
-    S,
->;
+type XrayLayer<S> =
+    tracing_subscriber::filter::Filtered<xray::XrayLayer, tracing_subscriber::filter::FilterFn, S>;
 
 fn xray_from_env<S>(service: &'static str) -> (Option<XrayLayer<S>>, Option<String>)
 where

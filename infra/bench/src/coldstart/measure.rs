@@ -104,11 +104,7 @@ pub async fn cold_start(bin: &Binary, database_url: &str, logs: &Path, run: usiz
             };
             if out.failure.is_none() {
                 // An init error reaches the caller without a `…/response` or `…/error`.
-                let at = answered
-                    .lock()
-                    .ok()
-                    .and_then(|a| *a)
-                    .unwrap_or(returned);
+                let at = answered.lock().ok().and_then(|a| *a).unwrap_or(returned);
                 out.answer = kind.to_owned();
                 out.answer_body = body.chars().take(300).collect();
                 if let Some(p) = f.process(0) {

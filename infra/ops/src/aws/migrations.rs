@@ -13,8 +13,8 @@
 //! `MigrateFunction` (`cloudformation:DescribeStackResource`). The endpoint: `AWS_ENDPOINT_URL_LAMBDA`,
 //! else `AWS_ENDPOINT_URL`, else Lambda's regional endpoint (docs/migrations.md).
 
-use super::cfn_error;
 use super::arn::FunctionArn;
+use super::cfn_error;
 use super::settings::Settings;
 use super::signer::Signer;
 use crate::cli::{MigrationsArgs, MigrationsCommand};

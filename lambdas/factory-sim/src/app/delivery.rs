@@ -97,11 +97,11 @@ impl<Q: CompletionQueue> App<Q> {
 #[cfg(test)]
 mod tests {
     use crate::app::testkit::{app, sqs_event};
-    use inventory::sim::{Knobs, ScheduledCompletion};
-    use serde_json::json;
     use axum::Router;
     use axum::http::StatusCode;
     use axum::routing::post;
+    use inventory::sim::{Knobs, ScheduledCompletion};
+    use serde_json::json;
     use std::sync::atomic::Ordering;
 
     /// A callback endpoint answering by path: /ok 200, /gone 404, anything else 500.
