@@ -1,7 +1,7 @@
 //! Tracing fields as JSON values: the one `Visit` ([`JsonVisitor`]) behind the JSON log lines
 //! ([`crate::telemetry::JsonLine`]: an event's fields, and its spans' fields through
-//! [`SpanFields`]) and the X-Ray segments ([`crate::telemetry::xray`], a span's fields). The two
-//! differ only in how they write an `f64` ([`Floats`]).
+//! [`SpanFields`]) and the X-Ray segments ([`crate::xray`], a span's fields). The two differ
+//! only in how they write an `f64` ([`Floats`]).
 
 use serde_json::{Map, Value};
 use std::fmt;
