@@ -1,7 +1,7 @@
 //! The performance suite behind `scripts/bench.sh`: flash sale on MariaDB (raw SQL limit, the
 //! sales handler, the local stack over HTTP), stock-out pipeline latency on the local stack,
-//! Lambda cold starts against a Runtime API stand-in, and bootstrap sizes. Writes BENCHMARKS.md
-//! and the summary table; all traffic stays on 127.0.0.1.
+//! Lambda cold starts behind the Lambda harness's Runtime API, and bootstrap sizes. Writes
+//! BENCHMARKS.md and the summary table; all traffic stays on 127.0.0.1.
 //!
 //! Logs of the code under test (JSON lines, as on Lambda) go to stdout; progress to stderr.
 
