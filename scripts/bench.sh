@@ -6,7 +6,7 @@
 #   1. flash sale on MariaDB (a throwaway mariadbd from the test harness): raw SQL limit vs the
 #      sales handler vs the local stack over HTTP (capture on/off), concurrency 16 and 64
 #   2. stock-out pipeline latency on the local stack (SQLite and MariaDB)
-#   3. Lambda cold start of every function against a local Runtime API stand-in
+#   3. Lambda cold start of every function behind the Lambda harness's Runtime API
 #   4. bootstrap sizes (plus scripts/bench-sizes.sh's table when target/lambda exists)
 # All traffic stays on 127.0.0.1. Takes about 4 minutes.
 #

@@ -1,20 +1,21 @@
-//! Section 3, Lambda cold start: every function binary is started as Lambda starts it (a fresh
-//! process whose environment names a Runtime API) against a minimal Runtime API stand-in on
-//! 127.0.0.1 that hands out one realistic first event. Measured from just before the spawn to
-//! the first `GET …/invocation/next` (ready: init done) and to the first
-//! `POST …/invocation/{id}/response` (or `/error`); peak RSS is `VmHWM` from
-//! `/proc/<pid>/status` once the function asks for its second event.
+//! Section 3, Lambda cold start: every function binary is started as Lambda starts it, behind
+//! the harness's Lambda Runtime API ([`lambda_harness::runtime`], the one `scripts/harness.sh`
+//! runs the deployed functions behind: a fresh process, a cleared environment naming its Runtime
+//! API), and given one realistic first event. Measured from just before the spawn to the first
+//! `GET …/invocation/next` (ready: init done) and to the first `POST …/invocation/{id}/response`
+//! (or `/error`); peak RSS is `VmHWM` from `/proc/<pid>/status` once the function asks for its
+//! second event.
 //!
-//! Every AWS call a function could make goes to the stand-in too (`AWS_ENDPOINT_URL`), and is
-//! listed in the report: nothing leaves 127.0.0.1.
+//! Every AWS call a function could make goes to a stand-in on 127.0.0.1 (`AWS_ENDPOINT_URL`), and
+//! is listed in the report: nothing leaves 127.0.0.1.
 //!
-//! Where things are: [`standin`] (the Runtime API stand-in), [`events`] (each function's first
+//! Where things are: [`aws`] (the AWS endpoint stand-in), [`events`] (each function's first
 //! event and its environment), [`measure`] (one cold start, timed); here, the binaries, the
 //! results and the runs. The report's section is `crate::report::cold`.
 
+mod aws;
 mod events;
 mod measure;
-mod standin;
 
 pub use events::first_event;
 

@@ -1,7 +1,7 @@
 //! The performance suite behind `scripts/bench.sh`: flash sale on MariaDB (raw SQL limit, the
 //! sales handler, the local stack over HTTP), stock-out pipeline latency on the local stack,
-//! Lambda cold starts against a Runtime API stand-in, and bootstrap sizes. Writes BENCHMARKS.md
-//! and the summary table; all traffic stays on 127.0.0.1.
+//! Lambda cold starts behind the Lambda harness's Runtime API, and bootstrap sizes. Writes
+//! BENCHMARKS.md and the summary table; all traffic stays on 127.0.0.1.
 //!
 //! Logs of the code under test (JSON lines, as on Lambda) go to stdout; progress to stderr.
 
@@ -399,7 +399,15 @@ async fn main() {
         .strip_prefix(&out_dir)
         .map(Path::to_path_buf)
         .unwrap_or_else(|_| plots_dir.clone());
-    rep.plots = plots::write(&rep, &plots_dir)
+    let results = plots::Results {
+        concurrencies: &flash_cfg.concurrencies,
+        flash: flash.as_ref(),
+        rds_like: rds_like.as_ref(),
+        pipelines: &pipelines,
+        cold: &cold,
+        sizes: &sizes,
+    };
+    rep.plots = plots::write(&results, &plots_dir)
         .into_iter()
         .map(|(title, file)| (title, rel.join(file).display().to_string()))
         .collect();

@@ -16,23 +16,35 @@ mod svg;
 
 pub use svg::{Chart, bar_chart};
 
-use crate::report::Report;
 use buckets::buckets_chart;
 use std::path::Path;
 
 /// The file of the sales/s against stock buckets chart (RDS-like configuration).
 pub const BUCKETS_FILE: &str = "flash-buckets.svg";
 
+/// What the charts are drawn from: the results of the sections that ran.
+pub struct Results<'a> {
+    /// The flash sale's concurrencies (both configurations).
+    pub concurrencies: &'a [usize],
+    pub flash: Option<&'a crate::flash::Report>,
+    pub rds_like: Option<&'a crate::rdslike::Outcome>,
+    pub pipelines: &'a [crate::pipeline::Result],
+    pub cold: &'a [crate::coldstart::FunctionResult],
+    pub sizes: &'a [crate::sizes::Size],
+}
+
 /// The report's charts (only those with data), each with its file name.
-pub fn charts(r: &Report) -> Vec<(&'static str, Chart<'static>)> {
+pub fn charts(r: &Results) -> Vec<(&'static str, Chart<'static>)> {
     let mut out = Vec::new();
     if let Some(f) = r.flash {
-        let cs = &r.flash_cfg.concurrencies;
-        out.push(("flash-throughput.svg", flash::throughput(f, cs)));
-        out.push(("flash-p99.svg", flash::p99(f, cs)));
+        out.push((
+            "flash-throughput.svg",
+            flash::throughput(f, r.concurrencies),
+        ));
+        out.push(("flash-p99.svg", flash::p99(f, r.concurrencies)));
     }
     if let Some(o) = r.rds_like
-        && let Some(chart) = buckets_chart(&o.flash.summaries, &r.flash_cfg.concurrencies)
+        && let Some(chart) = buckets_chart(&o.flash.summaries, r.concurrencies)
     {
         out.push((BUCKETS_FILE, chart));
     }
@@ -49,7 +61,7 @@ pub fn charts(r: &Report) -> Vec<(&'static str, Chart<'static>)> {
 }
 
 /// Writes the charts into `dir`; returns (title, file name) of each one written.
-pub fn write(r: &Report, dir: &Path) -> Vec<(String, String)> {
+pub fn write(r: &Results, dir: &Path) -> Vec<(String, String)> {
     let mut written = Vec::new();
     let charts = charts(r);
     if charts.is_empty() {

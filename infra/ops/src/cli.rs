@@ -1,6 +1,7 @@
 //! The command line: flags, subcommands and their arguments (clap).
 
 use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "donut-ops", version, about = "Operate the donut pipeline: DLQ, factory orders, SKU history, alarms", long_about = None)]
 pub struct Cli {
@@ -70,9 +71,9 @@ pub enum Command {
     },
     /// Before the first deploy: account concurrency, zones, OpsEmail, CA bundle, build architecture
     /// (always against AWS; exit 1 when something blocks the deploy).
-    Preflight(crate::aws::preflight::Args),
+    Preflight(PreflightArgs),
     /// The database's migrations, through the deployed migrate function (--aws / --stack).
-    Migrations(crate::aws::migrations::MigrationsArgs),
+    Migrations(MigrationsArgs),
     /// The pipeline's alarms.
     Alarms {
         /// Exit with status 3 when an alarm is in ALARM.
@@ -152,5 +153,50 @@ pub enum SkuCommand {
         /// Sales counted over the last this many hours.
         #[arg(long, default_value_t = 24)]
         since_hours: i64,
+    },
+}
+// `preflight`: where the template, samconfig.toml and the build are, and what to override.
+#[derive(Debug, clap::Args)]
+pub struct PreflightArgs {
+    /// The SAM template (its parameters' defaults).
+    #[arg(long, default_value = "template.yaml")]
+    pub template: PathBuf,
+    /// samconfig.toml: its `parameter_overrides` and `region` are what `sam deploy` uses.
+    #[arg(long, default_value = "samconfig.toml")]
+    pub config_file: PathBuf,
+    /// The samconfig.toml environment (`sam deploy --config-env`).
+    #[arg(long, default_value = "default")]
+    pub config_env: String,
+    /// A parameter as `sam deploy --parameter-overrides` would set it (wins over samconfig.toml).
+    #[arg(long = "parameter", value_name = "KEY=VALUE")]
+    pub parameters: Vec<String>,
+    /// `sam build`'s output: one folder per function, each with its `bootstrap`.
+    #[arg(long, default_value = ".aws-sam/build")]
+    pub build_dir: PathBuf,
+    /// A zone ID (e.g. use1-az3) to treat as unsupported by Lambda for VPC functions.
+    #[arg(long = "avoid-zone-id", value_name = "ZONE_ID")]
+    pub avoid_zone_ids: Vec<String>,
+}
+
+// `migrations`: the migrate function and what to ask it.
+#[derive(Debug, clap::Args)]
+pub struct MigrationsArgs {
+    /// The migrate function (name or ARN); default: the stack's MigrateFunction (--stack).
+    #[arg(long, env = "MIGRATE_FUNCTION", value_name = "NAME|ARN")]
+    pub function: Option<String>,
+    #[command(subcommand)]
+    pub command: MigrationsCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum MigrationsCommand {
+    /// Every migration version: applied, pending, unknown (a newer build's) or dirty (failed part-way).
+    Status,
+    /// Removes the row of a failed (dirty) migration so the next deploy runs it again. Undo or
+    /// finish what it applied first: the answer shows which of its objects exist now.
+    Repair {
+        /// The dirty migration's version (as `status` shows it).
+        #[arg(long)]
+        version: i64,
     },
 }

@@ -1,11 +1,15 @@
-//! Tracing fields as JSON values: the one `Visit` behind the JSON log lines
-//! ([`crate::telemetry::JsonLine`], an event's fields) and the X-Ray segments
-//! ([`crate::xray`], a span's fields). The two differ only in how they write an `f64`
-//! ([`Floats`]).
+//! Tracing fields as JSON values: the one `Visit` ([`JsonVisitor`]) behind the JSON log lines
+//! ([`crate::telemetry::JsonLine`]: an event's fields, and its spans' fields through
+//! [`SpanFields`]) and the X-Ray segments ([`crate::xray`], a span's fields). The two differ
+//! only in how they write an `f64` ([`Floats`]).
 
 use serde_json::{Map, Value};
 use std::fmt;
 use tracing::field::{Field, Visit};
+use tracing::span::Record;
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::FormattedFields;
+use tracing_subscriber::fmt::format::{FormatFields, Writer};
 
 /// How an `f64` field becomes JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +68,43 @@ impl Visit for JsonVisitor<'_> {
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.insert(field, format!("{value:?}").into());
+    }
+}
+
+/// A span's fields as the log lines carry them. The `fmt` layer keeps each span's fields as text
+/// ([`FormattedFields`]); here that text is a JSON object written by [`JsonVisitor`] (floats
+/// rounded, as on the line), read back by [`SpanFields::of`] when a line is written.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SpanFields;
+
+impl SpanFields {
+    /// The fields recorded so far on a span (empty if there are none).
+    pub(crate) fn of(formatted: &str) -> Map<String, Value> {
+        match serde_json::from_str(formatted) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        }
+    }
+}
+
+impl<'w> FormatFields<'w> for SpanFields {
+    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
+        let mut map = Map::new();
+        fields.record(&mut JsonVisitor::new(&mut map, Floats::Rounded));
+        write!(writer, "{}", Value::Object(map))
+    }
+
+    /// A field recorded after the span opened (`span.record(..)`) joins the others, replacing
+    /// an earlier value of the same name.
+    fn add_fields(
+        &self,
+        current: &'w mut FormattedFields<Self>,
+        fields: &Record<'_>,
+    ) -> fmt::Result {
+        let mut map = SpanFields::of(&current.fields);
+        fields.record(&mut JsonVisitor::new(&mut map, Floats::Rounded));
+        current.fields = Value::Object(map).to_string();
+        Ok(())
     }
 }
 

@@ -1,6 +1,6 @@
-//! The donut inventory pipeline: domain, ports and adapters shared by every Lambda function
-//! and by the local stack (`devstack`). Functions are thin: their `main.rs` builds what is here
-//! once at init and runs one of the handlers.
+//! The donut inventory pipeline: what two or more functions share — domain, the store and its
+//! ports and adapters, the HTTP API (sales-api and restock serve it), messaging, configuration,
+//! telemetry. What only one function runs lives in that function's folder (`lambdas/<fn>/src`).
 
 pub mod api;
 pub mod capture;
@@ -10,6 +10,7 @@ pub mod factory;
 mod json_fields;
 pub mod messaging;
 pub mod metrics;
+pub mod spans;
 pub mod sqs_batch;
 pub mod stockout;
 pub mod store;

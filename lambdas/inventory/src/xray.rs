@@ -1,4 +1,4 @@
-//! AWS X-Ray export of the spans named in [`crate::telemetry`] (the tracing convention): a
+//! AWS X-Ray export of the spans named in [`crate::spans`] (the tracing convention): a
 //! `tracing` layer that turns each finished `request`/`message`/`relay`/`callback` span and each
 //! `db`/`sns`/`kinesis`/`factory` call span into an X-Ray subsegment and sends it to the X-Ray
 //! daemon over UDP (`{"format": "json", "version": 1}` + newline + the document), the way the
@@ -40,7 +40,7 @@ pub const DEFAULT_DAEMON: &str = "127.0.0.1:2000";
 pub const INVOKE_SPAN: &str = "Lambda runtime invoke";
 /// Handler spans (one per request, SQS message, relayed event, callback) exported as subsegments.
 pub const HANDLER_SPANS: &[&str] = &["request", "message", "relay", "callback"];
-/// Call spans (see the convention in [`crate::telemetry`]) exported as subsegments.
+/// Call spans (see the convention in [`crate::spans`]) exported as subsegments.
 pub const CALL_SPANS: &[&str] = &["db", "sns", "kinesis", "factory"];
 
 const DAEMON_HEADER: &[u8] = b"{\"format\": \"json\", \"version\": 1}\n";
@@ -329,7 +329,7 @@ where
     }
 }
 
-/// The segment document of one finished span (field mapping: [`crate::telemetry`]).
+/// The segment document of one finished span (field mapping: [`crate::spans`]).
 fn document(p: &Pending, span_name: &str, end: f64, config: &XrayConfig) -> Value {
     let field = |k: &str| p.fields.get(k);
     let text = |k: &str| field(k).and_then(Value::as_str);

@@ -323,49 +323,25 @@ where
 mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// Records one HTTP request (head and body) and answers 200.
+    /// Records every HTTP request (its head as on the wire: request line and headers; its body)
+    /// and answers 200.
     async fn response_server() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let app = axum::Router::new().fallback(move |request: axum::extract::Request| async move {
+            let (parts, body) = request.into_parts();
+            let mut head = format!("{} {} {:?}\r\n", parts.method, parts.uri, parts.version);
+            for (name, value) in &parts.headers {
+                head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap_or("")));
+            }
+            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            let body = String::from_utf8_lossy(&body).to_string();
+            log.lock().unwrap().push((head, body));
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let log = seen.clone();
-        tokio::spawn(async move {
-            while let Ok((mut sock, _)) = listener.accept().await {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let (head_end, len) = loop {
-                    let n = sock.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        break (buf.len(), 0);
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&buf[..i]).to_lowercase();
-                        let len = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .and_then(|v| v.trim().parse::<usize>().ok())
-                            .unwrap_or(0);
-                        break (i + 4, len);
-                    }
-                };
-                while buf.len() < head_end + len {
-                    let n = sock.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        break;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                let body = String::from_utf8_lossy(&buf[head_end..]).to_string();
-                log.lock().unwrap().push((head, body));
-                let _ = sock
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                    .await;
-            }
-        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
         (format!("http://{addr}/response?X-Amz-Signature=s"), seen)
     }
 

@@ -4,7 +4,6 @@
 use base64::Engine;
 use serde_json::{Value, json};
 use std::io::Write;
-use std::path::Path;
 
 fn apigw_v2(method: &str, path: &str, route: &str, body: Option<&str>) -> Value {
     let mut headers = json!({
@@ -60,7 +59,7 @@ fn scheduled(rule: &str) -> Value {
 }
 
 /// The first event of each function, and a one-line description for the report.
-pub fn first_event(name: &str, standin: &str) -> (&'static str, Value) {
+pub fn first_event(name: &str, aws: &str) -> (&'static str, Value) {
     let order = "0193a5b0-7c1e-7d2a-9f3b-4c5d6e7f8091";
     match name {
         "sales-api" => (
@@ -128,7 +127,7 @@ pub fn first_event(name: &str, standin: &str) -> (&'static str, Value) {
             json!({
                 "RequestType": "Create",
                 "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:migrate",
-                "ResponseURL": format!("{standin}/cfn-response?X-Amz-Signature=bench"),
+                "ResponseURL": format!("{aws}/cfn-response?X-Amz-Signature=bench"),
                 "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/donuts/5b2c",
                 "RequestId": "0bd0d4a3-0b6c-4c34-8f53-0a1d6b0c9a11",
                 "LogicalResourceId": "Migrations",
@@ -143,43 +142,21 @@ pub fn first_event(name: &str, standin: &str) -> (&'static str, Value) {
     }
 }
 
-/// The environment of every function: Lambda's own variables, dummy credentials, every AWS
-/// endpoint on the stand-in, and the union of the functions' configuration
+/// The environment of every function besides the variables Lambda defines (the harness's
+/// runtime sets those: `AWS_LAMBDA_RUNTIME_API`, `AWS_REGION`, …): dummy credentials, every AWS
+/// endpoint on the stand-in `aws`, and the union of the functions' configuration
 /// (docs/configuration.md).
-pub(super) fn environment(
-    name: &str,
-    standin: &str,
-    database_url: &str,
-    bin: &Path,
-) -> Vec<(String, String)> {
-    let addr = standin.trim_start_matches("http://");
-    let dir = bin.parent().unwrap_or(Path::new("/")).display().to_string();
+pub(super) fn environment(aws: &str, database_url: &str) -> Vec<(String, String)> {
     [
-        ("AWS_LAMBDA_RUNTIME_API", addr.to_owned()),
-        ("AWS_LAMBDA_FUNCTION_NAME", name.to_owned()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".into()),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
-        (
-            "AWS_LAMBDA_LOG_STREAM_NAME",
-            "2026/11/21/[$LATEST]0123456789abcdef".into(),
-        ),
-        ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
-        ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_DEFAULT_REGION", "us-east-1".into()),
         ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE".into()),
         (
             "AWS_SECRET_ACCESS_KEY",
             "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
         ),
         ("AWS_SESSION_TOKEN", "bench-session-token".into()),
-        ("AWS_ENDPOINT_URL", standin.to_owned()),
+        ("AWS_ENDPOINT_URL", aws.to_owned()),
         ("AWS_EC2_METADATA_DISABLED", "true".into()),
         ("_HANDLER", "bootstrap".into()),
-        ("LAMBDA_TASK_ROOT", dir),
-        ("TZ", ":UTC".into()),
-        ("LANG", "en_US.UTF-8".into()),
-        ("PATH", "/usr/local/bin:/usr/bin:/bin".into()),
         ("DATABASE_URL", database_url.to_owned()),
         (
             "STOCKOUT_TOPIC_ARN",
@@ -187,13 +164,13 @@ pub(super) fn environment(
         ),
         ("ADMIN_TOKEN", "bench-admin-token".into()),
         ("CALLBACK_SECRET", "bench-callback-secret".into()),
-        ("FACTORY_URL", format!("{standin}/factory")),
-        ("CALLBACK_BASE_URL", format!("{standin}/callbacks")),
+        ("FACTORY_URL", format!("{aws}/factory")),
+        ("CALLBACK_BASE_URL", format!("{aws}/callbacks")),
         ("CAPTURE_STREAM_NAME", "api-capture".into()),
         ("EXPORT_BUCKET", "bench-exports".into()),
         (
             "SIM_QUEUE_URL",
-            format!("{standin}/123456789012/factory-sim-completions"),
+            format!("{aws}/123456789012/factory-sim-completions"),
         ),
     ]
     .into_iter()

@@ -1,13 +1,20 @@
-//! One cold start of one binary, timed against a fresh stand-in.
+//! One cold start of one binary, timed on the harness's Lambda Runtime API
+//! ([`lambda_harness::runtime`]: the function started as Lambda starts it, one instance).
 
+use super::aws::AwsStandIn;
 use super::events::{environment, first_event};
-use super::standin::{Invocation, router};
 use super::{Binary, Outcome};
 use crate::stats::ms;
+use lambda_harness::logs::LogHub;
+use lambda_harness::runtime::{Answer, EXITED, Function, Seen, Spec, Tap};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// The deadline the event carries (`Lambda-Runtime-Deadline-Ms`).
+const TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a run waits for the first answer.
+const NO_ANSWER: Duration = Duration::from_secs(20);
 
 fn vm_hwm_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -17,34 +24,9 @@ fn vm_hwm_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-/// One cold start of one binary.
+/// One cold start of one binary; its stdout/stderr go to `<logs>/run-<n>/logs/<name>.log`
+/// (`warmup/` for the unmeasured start, `run == usize::MAX`).
 pub async fn cold_start(bin: &Binary, database_url: &str, logs: &Path, run: usize) -> Outcome {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind the Runtime API stand-in");
-    let standin = format!("http://{}", listener.local_addr().expect("addr"));
-    let (_, event) = first_event(bin.name, &standin);
-    let inv = Invocation::new(bin.name, event);
-    let app = router(inv.clone());
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    let log_path = if run == usize::MAX {
-        logs.join(format!("{}-warmup.log", bin.name))
-    } else {
-        logs.join(format!("{}-{}.log", bin.name, run + 1))
-    };
-    let log = std::fs::File::create(&log_path).expect("log file");
-    let mut cmd = Command::new(&bin.path);
-    cmd.env_clear()
-        .envs(environment(bin.name, &standin, database_url, &bin.path))
-        .current_dir(bin.path.parent().unwrap_or(Path::new("/")))
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log file"))
-        .stderr(log);
-    // The clock starts just before the spawn.
-    let t0 = Instant::now();
-    let spawned = cmd.spawn();
     let mut out = Outcome {
         ready_ms: None,
         first_response_ms: None,
@@ -54,56 +36,101 @@ pub async fn cold_start(bin: &Binary, database_url: &str, logs: &Path, run: usiz
         other_calls: Vec::new(),
         failure: None,
     };
-    let mut child = match spawned {
-        Ok(c) => c,
+    let aws = match AwsStandIn::start().await {
+        Ok(a) => a,
         Err(e) => {
-            server.abort();
-            out.failure = Some(format!("spawn {}: {e}", bin.path.display()));
+            out.failure = Some(format!("AWS stand-in: {e}"));
             return out;
         }
     };
-    let pid = child.id();
-    let deadline = t0 + Duration::from_secs(20);
-    // Until the first answer.
-    loop {
-        if inv.answered.lock().expect("lock").is_some() {
-            break;
+    let (_, event) = first_event(bin.name, &aws.url);
+    let run_dir = if run == usize::MAX {
+        logs.join("warmup")
+    } else {
+        logs.join(format!("run-{}", run + 1))
+    };
+    let log_path = run_dir.join("logs").join(format!("{}.log", bin.name));
+    let spec = Spec {
+        logical_id: bin.name.to_owned(),
+        name: bin.name.to_owned(),
+        binary: bin.path.clone(),
+        env: environment(&aws.url, database_url).into_iter().collect(),
+        timeout: TIMEOUT,
+        memory_mb: 128,
+        instances: 1,
+        reserved_concurrency: None,
+    };
+    // The process is spawned here (its `started` is taken just before).
+    let f = match Function::start(spec, LogHub::new(Some(run_dir), false)).await {
+        Ok(f) => f,
+        Err(e) => {
+            out.failure = Some(e.to_string());
+            return out;
         }
-        if let Ok(Some(status)) = child.try_wait() {
+    };
+    let answered: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let tap: Tap = {
+        let answered = answered.clone();
+        Arc::new(move |seen: &Seen<'_>| {
+            if let (Seen::Answered { .. }, Ok(mut at)) = (seen, answered.lock()) {
+                at.get_or_insert_with(Instant::now);
+            }
+            None
+        })
+    };
+    f.set_tap(Some(tap));
+    match tokio::time::timeout(NO_ANSWER, f.invoke(&event)).await {
+        Err(_) => {
             out.failure = Some(format!(
-                "exited with {status} before answering (log: {})",
+                "no answer within {} s (log: {})",
+                NO_ANSWER.as_secs(),
                 log_path.display()
             ));
-            break;
         }
-        if Instant::now() > deadline {
-            out.failure = Some(format!(
-                "no answer within 20 s (log: {})",
-                log_path.display()
-            ));
-            break;
+        Ok(answer) => {
+            let returned = Instant::now();
+            let (kind, body) = match &answer {
+                Answer::Ok(body) => ("response", String::from_utf8_lossy(body).into_owned()),
+                Answer::Err(e) if f.init_error().is_some() => ("init error", e.to_string()),
+                Answer::Err(e) if answer.error_type() == Some(EXITED) => {
+                    out.failure = Some(format!(
+                        "{} before answering (log: {})",
+                        e["errorMessage"].as_str().unwrap_or("exited"),
+                        log_path.display()
+                    ));
+                    ("", String::new())
+                }
+                Answer::Err(e) => ("error", e.to_string()),
+            };
+            if out.failure.is_none() {
+                // An init error reaches the caller without a `…/response` or `…/error`.
+                let at = answered.lock().ok().and_then(|a| *a).unwrap_or(returned);
+                out.answer = kind.to_owned();
+                out.answer_body = body.chars().take(300).collect();
+                if let Some(p) = f.process(0) {
+                    out.first_response_ms = Some(ms(at - p.started));
+                }
+                // Until it asks for the next event (the invocation is over), then peak RSS.
+                let wait_next = Instant::now() + Duration::from_millis(500);
+                while f.process(0).is_some_and(|p| p.asks < 2) && Instant::now() < wait_next {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                out.vm_hwm_kib = f.process(0).and_then(|p| p.pid).and_then(vm_hwm_kib);
+            }
         }
-        let _ = tokio::time::timeout(Duration::from_millis(5), inv.notify.notified()).await;
     }
-    // Until it asks for the next event (the invocation is over), then peak RSS.
-    if out.failure.is_none() {
-        let wait_next = Instant::now() + Duration::from_millis(500);
-        while inv.next_calls.load(Ordering::SeqCst) < 2 && Instant::now() < wait_next {
-            let _ = tokio::time::timeout(Duration::from_millis(5), inv.notify.notified()).await;
-        }
-        out.vm_hwm_kib = vm_hwm_kib(pid);
+    if let Some(p) = f.process(0)
+        && let Some(ready) = p.ready
+    {
+        out.ready_ms = Some(ms(ready - p.started));
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    server.abort();
-    if let Some(ready) = *inv.ready.lock().expect("lock") {
-        out.ready_ms = Some(ms(ready - t0));
+    // No new execution environment; this one killed, as Lambda reclaims it.
+    f.stop();
+    f.kill(0);
+    let gone = Instant::now() + Duration::from_secs(5);
+    while f.pids().iter().any(Option::is_some) && Instant::now() < gone {
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    if let Some((at, kind, body)) = inv.answered.lock().expect("lock").clone() {
-        out.first_response_ms = Some(ms(at - t0));
-        out.answer = kind;
-        out.answer_body = body;
-    }
-    out.other_calls = inv.other.lock().expect("lock").clone();
+    out.other_calls = aws.calls();
     out
 }

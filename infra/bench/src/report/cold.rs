@@ -12,8 +12,10 @@ impl Report<'_> {
         let _ = writeln!(s, "\n## 3. Lambda cold start\n");
         let _ = writeln!(
             s,
-            "Each binary is spawned as Lambda would (cleared environment: `AWS_LAMBDA_RUNTIME_API` and the other Lambda variables, `AWS_REGION=us-east-1`, dummy credentials, the union of the functions' configuration from docs/configuration.md, `DATABASE_URL` = a migrated MariaDB database, `AWS_ENDPOINT_URL` = the stand-in so that any AWS call stays on 127.0.0.1) against a Runtime API stand-in (`GET /2018-06-01/runtime/invocation/next` with the `Lambda-Runtime-*` headers, `…/response`, `…/error`, `/init/error`). **ready** = spawn → first `GET …/next`; **first answer** = spawn → first `…/response` (or `…/error`); **peak RSS** = `VmHWM` when the function asks for its second event. Each binary is started once unmeasured first (page cache warm: this VM's disk is not Lambda's), then the measured runs interleave the functions; medians. stdout/stderr of each run: `{}`.\n",
-            self.target_dir.join("bench/coldstart").display()
+            "Each binary is spawned as Lambda would (cleared environment: `AWS_LAMBDA_RUNTIME_API` and the other Lambda variables, `AWS_REGION=us-east-1`, dummy credentials, the union of the functions' configuration from docs/configuration.md, `DATABASE_URL` = a migrated MariaDB database, `AWS_ENDPOINT_URL` = a stand-in so that any AWS call stays on 127.0.0.1) behind the Lambda harness's Runtime API (`lambda_harness::runtime`, as `scripts/harness.sh` runs the deployed functions: `GET /2018-06-01/runtime/invocation/next` with the `Lambda-Runtime-*` headers, `…/response`, `…/error`, `/init/error`). **ready** = spawn → first `GET …/next`; **first answer** = spawn → first `…/response` (or `…/error`); **peak RSS** = `VmHWM` when the function asks for its second event. Each binary is started once unmeasured first (page cache warm: this VM's disk is not Lambda's), then the measured runs interleave the functions; medians. stdout/stderr of each run: `{}`.\n",
+            self.target_dir
+                .join("bench/coldstart/run-<n>/logs/<function>.log")
+                .display()
         );
         let _ = writeln!(
             s,

@@ -13,7 +13,8 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::task::AbortHandle;
 
 /// One instance's side of the Runtime API.
 #[derive(Clone)]
@@ -22,8 +23,11 @@ struct Api {
     instance: usize,
 }
 
-/// Serves instance `instance`'s Runtime API on a free port; its `host:port`.
-pub(super) async fn serve(shared: Arc<Shared>, instance: usize) -> Result<String, Error> {
+/// Serves instance `instance`'s Runtime API on a free port; its `host:port` and the server task.
+pub(super) async fn serve(
+    shared: Arc<Shared>,
+    instance: usize,
+) -> Result<(String, AbortHandle), Error> {
     let app = Router::new()
         .route("/2018-06-01/runtime/invocation/next", get(next))
         .route(
@@ -35,10 +39,10 @@ pub(super) async fn serve(shared: Arc<Shared>, instance: usize) -> Result<String
         .with_state(Api { shared, instance });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?.to_string();
-    tokio::spawn(async move {
+    let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    Ok(addr)
+    Ok((addr, server.abort_handle()))
 }
 
 fn now_ms() -> u64 {
@@ -51,7 +55,8 @@ fn now_ms() -> u64 {
 async fn next(State(api): State<Api>) -> Response {
     let s = &api.shared;
     let generation = s.with_instance(api.instance, |x| {
-        x.asked = true;
+        x.asks += 1;
+        x.ready.get_or_insert_with(Instant::now);
         x.generation
     });
     let pending = {

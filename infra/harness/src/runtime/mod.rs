@@ -26,9 +26,10 @@
 //! For tests: [`Function::set_timeout`] (a lower `Timeout` than the template's),
 //! [`Function::set_reserved_concurrency`], and a [`Tap`] that sees every invocation handed out
 //! and every answer before its caller does (and may hold the answer back, as a slow network
-//! would). Every line an instance prints goes to [`crate::logs::LogHub`], which plays CloudWatch
-//! Logs. The processes are started and watched in `process.rs`, the Runtime API endpoints
-//! served in `api.rs`.
+//! would). For timing a cold start (the benchmark suite, infra/bench): [`Function::process`],
+//! when an instance's process was started and when it first asked for work. Every line an
+//! instance prints goes to [`crate::logs::LogHub`], which plays CloudWatch Logs. The processes
+//! are started and watched in `process.rs`, the Runtime API endpoints served in `api.rs`.
 
 use crate::Error;
 use crate::logs::LogHub;
@@ -38,7 +39,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 mod api;
@@ -129,8 +130,25 @@ struct Instance {
     pid: Option<u32>,
     /// The invocation it holds (handed out, not answered yet).
     current: Option<String>,
-    /// Whether this process asked for work (an exit before that is an init failure).
-    asked: bool,
+    /// Just before this process was spawned.
+    started: Option<Instant>,
+    /// Its first `…/invocation/next` (its init is done).
+    ready: Option<Instant>,
+    /// Its `…/invocation/next` requests so far (an exit before the first is an init failure).
+    asks: u32,
+}
+
+/// An instance's current process, as [`Function::process`] reports it.
+#[derive(Debug, Clone, Copy)]
+pub struct Process {
+    pub pid: Option<u32>,
+    /// Just before it was spawned.
+    pub started: Instant,
+    /// Its first `…/invocation/next`: its init is done.
+    pub ready: Option<Instant>,
+    /// Its `…/invocation/next` requests so far: the second comes once its first invocation is
+    /// answered.
+    pub asks: u32,
 }
 
 struct Shared {
@@ -203,6 +221,8 @@ pub struct Function {
     pub spec: Spec,
     /// One Runtime API endpoint per instance.
     pub runtime_apis: Vec<String>,
+    /// Their servers, stopped when the function is dropped.
+    servers: Vec<tokio::task::AbortHandle>,
     shared: Arc<Shared>,
     queue_tx: mpsc::UnboundedSender<Pending>,
     stopping: Arc<AtomicBool>,
@@ -244,13 +264,16 @@ impl Function {
             starts: AtomicU64::new(0),
             concurrent: AtomicUsize::new(0),
         });
-        let mut runtime_apis = Vec::with_capacity(n);
+        let (mut runtime_apis, mut servers) = (Vec::with_capacity(n), Vec::with_capacity(n));
         for i in 0..n {
-            runtime_apis.push(api::serve(shared.clone(), i).await?);
+            let (addr, server) = api::serve(shared.clone(), i).await?;
+            runtime_apis.push(addr);
+            servers.push(server);
         }
         let f = Arc::new(Function {
             spec,
             runtime_apis,
+            servers,
             shared,
             queue_tx,
             stopping: Arc::new(AtomicBool::new(false)),
@@ -335,6 +358,20 @@ impl Function {
             .map(|all| all.iter().map(|x| x.pid).collect())
             .unwrap_or_default()
     }
+    /// Instance `i`'s current process (None before the first one was started).
+    pub fn process(&self, i: usize) -> Option<Process> {
+        self.shared
+            .with_instance(i, |x| {
+                x.started.map(|started| Process {
+                    pid: x.pid,
+                    started,
+                    ready: x.ready,
+                    asks: x.asks,
+                })
+            })
+            .flatten()
+    }
+
     /// The instances holding an invocation now.
     pub fn busy(&self) -> Vec<usize> {
         self.shared
@@ -403,6 +440,9 @@ impl Function {
 impl Drop for Function {
     fn drop(&mut self) {
         self.stop();
+        for server in &self.servers {
+            server.abort();
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use crate::logs::LogHub;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 impl Function {
@@ -31,6 +31,14 @@ impl Function {
                     .stdout(std::process::Stdio::piped())
                     .stderr(std::process::Stdio::piped())
                     .kill_on_drop(true);
+                // A new execution environment, before its process can ask for work.
+                self.shared.with_instance(i, |x| {
+                    *x = Instance {
+                        generation: x.generation + 1,
+                        started: Some(Instant::now()),
+                        ..Instance::default()
+                    }
+                });
                 let mut child = match cmd.spawn() {
                     Ok(c) => c,
                     Err(e) => {
@@ -41,14 +49,7 @@ impl Function {
                 };
                 self.shared.starts.fetch_add(1, Ordering::SeqCst);
                 let pid = child.id();
-                self.shared.with_instance(i, |x| {
-                    *x = Instance {
-                        generation: x.generation + 1,
-                        pid,
-                        current: None,
-                        asked: false,
-                    }
-                });
+                self.shared.with_instance(i, |x| x.pid = pid);
                 let forward = |r: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>| {
                     let logs = logs.clone();
                     let name = self.spec.name.clone();
@@ -78,7 +79,7 @@ impl Function {
                     .shared
                     .with_instance(i, |x| {
                         x.pid = None;
-                        (x.current.take(), x.asked)
+                        (x.current.take(), x.asks > 0)
                     })
                     .unwrap_or((None, false));
                 let _ = tokio::join!(out, err);

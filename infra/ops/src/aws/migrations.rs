@@ -13,43 +13,20 @@
 //! `MigrateFunction` (`cloudformation:DescribeStackResource`). The endpoint: `AWS_ENDPOINT_URL_LAMBDA`,
 //! else `AWS_ENDPOINT_URL`, else Lambda's regional endpoint (docs/migrations.md).
 
+use super::arn::FunctionArn;
 use super::cfn_error;
-use super::failures::FunctionArn;
 use super::settings::Settings;
 use super::signer::Signer;
+use crate::cli::{MigrationsArgs, MigrationsCommand};
 use crate::failure::Failure;
 use serde_json::{Value, json};
 
-#[derive(Debug, clap::Args)]
-pub struct MigrationsArgs {
-    /// The migrate function (name or ARN); default: the stack's MigrateFunction (--stack).
-    #[arg(long, env = "MIGRATE_FUNCTION", value_name = "NAME|ARN")]
-    pub function: Option<String>,
-    #[command(subcommand)]
-    pub command: MigrationsCommand,
-}
-
-#[derive(Debug, clap::Subcommand)]
-pub enum MigrationsCommand {
-    /// Every migration version: applied, pending, unknown (a newer build's) or dirty (failed part-way).
-    Status,
-    /// Removes the row of a failed (dirty) migration so the next deploy runs it again. Undo or
-    /// finish what it applied first: the answer shows which of its objects exist now.
-    Repair {
-        /// The dirty migration's version (as `status` shows it).
-        #[arg(long)]
-        version: i64,
-    },
-}
-
-impl MigrationsArgs {
-    /// The payload the migrate function takes.
-    pub fn payload(&self) -> Value {
-        match &self.command {
-            MigrationsCommand::Status => json!({"action": "status"}),
-            MigrationsCommand::Repair { version } => {
-                json!({"action": "repair", "version": version})
-            }
+/// The payload the migrate function takes for `args`.
+fn payload(args: &MigrationsArgs) -> Value {
+    match &args.command {
+        MigrationsCommand::Status => json!({"action": "status"}),
+        MigrationsCommand::Repair { version } => {
+            json!({"action": "repair", "version": version})
         }
     }
 }
@@ -71,7 +48,7 @@ pub async fn run(
         }
     };
     let signer = Signer::new(sdk).await?;
-    invoke(&signer, &function, &args.payload()).await
+    invoke(&signer, &function, &payload(args)).await
 }
 
 /// The stack's `MigrateFunction`: its physical id is the function name.

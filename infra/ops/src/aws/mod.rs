@@ -3,8 +3,9 @@
 //! function), CloudFormation and CloudWatch for the alarms.
 
 mod alarms;
+mod arn;
 mod failures;
-pub mod migrations;
+pub(crate) mod migrations;
 pub(crate) mod preflight;
 mod progress;
 mod queues;

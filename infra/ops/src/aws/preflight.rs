@@ -11,34 +11,13 @@ mod checks;
 mod parse;
 
 use super::signer::Signer;
+use crate::cli::PreflightArgs;
 use crate::failure::Failure;
 use checks::{architecture, ca_bundle, concurrency, ops_email, param, zones};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// The SAM template (its parameters' defaults).
-    #[arg(long, default_value = "template.yaml")]
-    pub template: PathBuf,
-    /// samconfig.toml: its `parameter_overrides` and `region` are what `sam deploy` uses.
-    #[arg(long, default_value = "samconfig.toml")]
-    pub config_file: PathBuf,
-    /// The samconfig.toml environment (`sam deploy --config-env`).
-    #[arg(long, default_value = "default")]
-    pub config_env: String,
-    /// A parameter as `sam deploy --parameter-overrides` would set it (wins over samconfig.toml).
-    #[arg(long = "parameter", value_name = "KEY=VALUE")]
-    pub parameters: Vec<String>,
-    /// `sam build`'s output: one folder per function, each with its `bootstrap`.
-    #[arg(long, default_value = ".aws-sam/build")]
-    pub build_dir: PathBuf,
-    /// A zone ID (e.g. use1-az3) to treat as unsupported by Lambda for VPC functions.
-    #[arg(long = "avoid-zone-id", value_name = "ZONE_ID")]
-    pub avoid_zone_ids: Vec<String>,
-}
 
 /// How a finding bears on the deploy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -113,7 +92,7 @@ pub fn render(v: &Value) -> String {
 }
 
 /// Reads the inputs, asks AWS, decides.
-pub async fn run(sdk: &aws_config::SdkConfig, args: &Args) -> Result<Value, Failure> {
+pub async fn run(sdk: &aws_config::SdkConfig, args: &PreflightArgs) -> Result<Value, Failure> {
     let read = |path: &PathBuf| {
         std::fs::read_to_string(path)
             .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))

@@ -1,6 +1,6 @@
 //! Two AWS calls made without a generated client, signed with SigV4.
 
-use super::failures::FunctionArn;
+use super::arn::FunctionArn;
 use crate::failure::Failure;
 use serde_json::{Value, json};
 use std::time::Duration;

@@ -84,61 +84,23 @@ impl<Q: CompletionQueue> App<Q> {
 #[cfg(test)]
 mod tests {
     use crate::app::testkit::{app, sqs_event};
+    use axum::Router;
+    use axum::http::StatusCode;
+    use axum::routing::post;
     use crate::sim::{Knobs, ScheduledCompletion};
     use serde_json::json;
     use std::sync::atomic::Ordering;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// A tiny HTTP server answering by path: /ok 200, /gone 404, anything else 500.
+    /// A callback endpoint answering by path: /ok 200, /gone 404, anything else 500.
     async fn callback_server() -> String {
+        let answer = |status: StatusCode| move || async move { (status, "{}") };
+        let app = Router::new()
+            .route("/ok", post(answer(StatusCode::OK)))
+            .route("/gone", post(answer(StatusCode::NOT_FOUND)))
+            .fallback(answer(StatusCode::INTERNAL_SERVER_ERROR));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut sock, _)) = listener.accept().await else {
-                    return;
-                };
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    let (head_end, content_length) = loop {
-                        let n = sock.read(&mut chunk).await.unwrap_or(0);
-                        if n == 0 {
-                            return;
-                        }
-                        buf.extend_from_slice(&chunk[..n]);
-                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            let head = String::from_utf8_lossy(&buf[..i]).to_lowercase();
-                            let len = head
-                                .lines()
-                                .find_map(|l| l.strip_prefix("content-length:"))
-                                .and_then(|v| v.trim().parse::<usize>().ok())
-                                .unwrap_or(0);
-                            break (i + 4, len);
-                        }
-                    };
-                    while buf.len() < head_end + content_length {
-                        let n = sock.read(&mut chunk).await.unwrap_or(0);
-                        if n == 0 {
-                            break;
-                        }
-                        buf.extend_from_slice(&chunk[..n]);
-                    }
-                    let line = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                    let status = if line.starts_with("POST /ok") {
-                        "200 OK"
-                    } else if line.starts_with("POST /gone") {
-                        "404 Not Found"
-                    } else {
-                        "500 Internal Server Error"
-                    };
-                    let res = format!(
-                        "HTTP/1.1 {status}\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
-                    );
-                    let _ = sock.write_all(res.as_bytes()).await;
-                });
-            }
-        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
         format!("http://{addr}")
     }
 

@@ -85,10 +85,10 @@ async fn unsampled_and_orphan_spans_send_nothing() {
     let (socket, _guard) = daemon(false);
     let invoke =
         tracing::info_span!("Lambda runtime invoke", requestId = "r-1", xrayTraceId = %header("0"));
-    invoke.in_scope(|| crate::telemetry::factory_span("o-1").in_scope(|| {}));
-    crate::telemetry::db_span("sell", "mysql").in_scope(|| {});
+    invoke.in_scope(|| crate::spans::factory_span("o-1").in_scope(|| {}));
+    crate::spans::db_span("sell", "mysql").in_scope(|| {});
     let no_header = tracing::info_span!("Lambda runtime invoke", requestId = "r-2");
-    no_header.in_scope(|| crate::telemetry::db_span("sell", "mysql").in_scope(|| {}));
+    no_header.in_scope(|| crate::spans::db_span("sell", "mysql").in_scope(|| {}));
     assert_eq!(received(&socket), Vec::<Value>::new());
 }
 
@@ -97,8 +97,8 @@ async fn unsampled_and_orphan_spans_send_nothing() {
 fn locally_a_root_span_is_a_segment_of_a_new_trace() {
     let (socket, _guard) = daemon(true);
     tracing::info_span!("relay", event_id = "e-1").in_scope(|| {
-        let db = crate::telemetry::db_span("mark_published", "sqlite");
-        crate::telemetry::record_error(&db, "unavailable");
+        let db = crate::spans::db_span("mark_published", "sqlite");
+        crate::spans::record_error(&db, "unavailable");
     });
     let docs = received(&socket);
     assert_eq!(docs.len(), 2, "{docs:#?}");
