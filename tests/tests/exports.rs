@@ -31,7 +31,7 @@ async fn sell(store: &DynStore, sku: &str, q: i64, corr: &str) -> inventory::dom
         sku: Sku::parse(sku).unwrap(),
         quantity: Quantity::new(q).unwrap(),
         idempotency_key: None,
-        correlation_id: corr.to_owned(),
+        correlation_id: corr.into(),
     };
     match store.sell(&req).await.unwrap() {
         SaleOutcome::Sold { sale, .. } => sale,
@@ -228,7 +228,7 @@ async fn past_day_snapshot_is_reconstructed(db: Db) {
     // 10 → 4: at or below the reorder point, a factory order opens; completing it adds 20.
     let sale = sell(&store, "glazed", 6, "c1").await;
     let order = sale.factory_order.expect("a factory order").id;
-    match store.fulfill(&order, "c1").await.unwrap() {
+    match store.fulfill(&order, &"c1".into()).await.unwrap() {
         FulfillOutcome::Restocked(_) => {}
         other => panic!("{other:?}"),
     }

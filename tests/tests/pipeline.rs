@@ -213,7 +213,7 @@ async fn duplicate_deliveries_have_one_effect(db: Db) {
     let outbox = s.store().unpublished(i64::MAX, 10).await.unwrap();
     assert_eq!(outbox.len(), 1);
     let attrs: std::collections::HashMap<String, String> =
-        [("event_id".to_owned(), outbox[0].id.clone())].into();
+        [("event_id".to_owned(), outbox[0].id.to_string())].into();
     for _ in 0..3 {
         s.shared()
             .queue

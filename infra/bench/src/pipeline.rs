@@ -144,7 +144,7 @@ pub async fn run(
                     (Some(p), Some(q)) => commit_to_accepted.push((q - p) as f64),
                     _ => errors.push(format!("order {id}: transitions {:?}", order.transitions)),
                 }
-                orders.push((id.to_string(), order.correlation_id));
+                orders.push((id.to_string(), order.correlation_id.to_string()));
             }
             other => errors.push(format!("order {id}: {other:?}")),
         }

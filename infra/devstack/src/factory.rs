@@ -50,7 +50,7 @@ async fn manufacture(
         .and_then(|v| v.to_str().ok());
     let span = tracing::info_span!(
         "factory_sim",
-        correlation_id = %inventory::domain::correlation_id(correlation_id)
+        correlation_id = %inventory::domain::CorrelationId::adopt(correlation_id)
     );
     let reply = shared
         .sim

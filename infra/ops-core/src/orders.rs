@@ -4,7 +4,7 @@
 use crate::OpsError;
 use inventory::api::order_json;
 use inventory::domain::{
-    FactoryOrder, FactoryOrderId, OrderStatus, StockOutEvent, new_id, now_millis,
+    EventId, FactoryOrder, FactoryOrderId, OrderStatus, StockOutEvent, now_millis,
 };
 use inventory::messaging::DynPublisher;
 use inventory::store::{Catalog, Orders, StoreError};
@@ -148,7 +148,7 @@ async fn retry_open_order(
         OrderStatus::Pending | OrderStatus::Requested => {}
     }
     let event = StockOutEvent::new(
-        new_id(),
+        EventId::new(),
         &id,
         &order.sku,
         order.quantity,

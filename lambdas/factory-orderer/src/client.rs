@@ -89,7 +89,7 @@ impl FactoryClient {
             callback_url: self.signer.callback_url(
                 &self.callback_base,
                 event.factory_order_id.as_str(),
-                &event.correlation_id,
+                event.correlation_id.as_str(),
             ),
         }
     }
@@ -118,7 +118,7 @@ impl FactoryClient {
             .http
             .post(format!("{}/api/manufactures", self.base_url))
             .header("Idempotency-Key", event.factory_order_id.as_str())
-            .header("X-Correlation-Id", &event.correlation_id)
+            .header("X-Correlation-Id", event.correlation_id.as_str())
             .json(&body)
             .send()
             .await

@@ -133,7 +133,7 @@ async fn process(
     }
     match order.status {
         Fulfilled => return Ok(Handled::Skipped("already fulfilled")),
-        Requested if order.last_event_id.as_deref() == Some(event.event_id.as_str()) => {
+        Requested if order.last_event_id.as_ref() == Some(&event.event_id) => {
             return Ok(Handled::Skipped(
                 "duplicate delivery: already requested for this event",
             ));

@@ -6,7 +6,7 @@ use std::fmt;
 
 mod ids;
 
-pub use ids::{FactoryOrderId, new_id, parse_id};
+pub use ids::{CorrelationId, EventId, FactoryOrderId, SaleId, new_id, parse_id};
 
 /// Largest quantity a single sale may ask for.
 pub const MAX_SALE_QUANTITY: i64 = 100;
@@ -253,7 +253,7 @@ pub struct SaleRequest {
     pub sku: Sku,
     pub quantity: Quantity,
     pub idempotency_key: Option<String>,
-    pub correlation_id: String,
+    pub correlation_id: CorrelationId,
 }
 
 impl SaleRequest {
@@ -271,7 +271,7 @@ impl SaleRequest {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sale {
-    pub id: String,
+    pub id: SaleId,
     pub sku: Sku,
     pub quantity: i64,
     pub remaining_stock: i64,
@@ -284,12 +284,12 @@ pub struct Sale {
 #[serde(deny_unknown_fields)]
 pub struct StockOutEvent {
     pub schema_version: u32,
-    pub event_id: String,
+    pub event_id: EventId,
     /// Not a UUID: the whole event fails to deserialise (a poison message).
     pub factory_order_id: FactoryOrderId,
     pub sku: Sku,
     pub quantity: i64,
-    pub correlation_id: String,
+    pub correlation_id: CorrelationId,
     pub occurred_at: Millis,
 }
 
@@ -300,11 +300,11 @@ impl StockOutEvent {
     /// The event asking for `order_id`'s batch (a first publication or a re-send: each has its
     /// own `event_id`, the order id stays the factory's idempotency key).
     pub fn new(
-        event_id: String,
+        event_id: EventId,
         order_id: &FactoryOrderId,
         sku: &Sku,
         quantity: i64,
-        correlation_id: &str,
+        correlation_id: &CorrelationId,
         occurred_at: Millis,
     ) -> Self {
         StockOutEvent {
@@ -313,7 +313,7 @@ impl StockOutEvent {
             factory_order_id: order_id.clone(),
             sku: sku.clone(),
             quantity,
-            correlation_id: correlation_id.to_owned(),
+            correlation_id: correlation_id.clone(),
             occurred_at,
         }
     }
@@ -335,28 +335,12 @@ pub struct FactoryOrder {
     pub attempts: i64,
     pub factory_ref: Option<String>,
     pub last_error: Option<String>,
-    pub last_event_id: Option<String>,
-    pub correlation_id: String,
+    pub last_event_id: Option<EventId>,
+    pub correlation_id: CorrelationId,
     pub created_at: Millis,
     pub updated_at: Millis,
     pub requested_at: Option<Millis>,
     pub transitions: Vec<Transition>,
-}
-
-/// Adopts a caller's correlation id when it is well formed, otherwise makes a new one.
-pub fn correlation_id(given: Option<&str>) -> String {
-    match given {
-        Some(s)
-            if !s.is_empty()
-                && s.len() <= 128
-                && s.bytes().all(|b| {
-                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-')
-                }) =>
-        {
-            s.to_owned()
-        }
-        _ => uuid::Uuid::new_v4().to_string(),
-    }
 }
 
 #[cfg(test)]
@@ -423,11 +407,11 @@ mod tests {
 
     #[test]
     fn correlation_ids_are_sanitised() {
-        assert_eq!(correlation_id(Some("abc-123")), "abc-123");
-        let fresh = correlation_id(Some("has space"));
-        assert_ne!(fresh, "has space");
-        assert_eq!(fresh.len(), 36);
-        assert_eq!(correlation_id(None).len(), 36);
+        assert_eq!(CorrelationId::adopt(Some("abc-123")).as_str(), "abc-123");
+        let fresh = CorrelationId::adopt(Some("has space"));
+        assert_ne!(fresh.as_str(), "has space");
+        assert_eq!(fresh.as_str().len(), 36);
+        assert_eq!(CorrelationId::adopt(None).as_str().len(), 36);
     }
 
     #[test]

@@ -120,7 +120,7 @@ impl CallbackSigner {
             "{}/factory/callbacks/{order_id}?token={}&correlation_id={}",
             base.trim_end_matches('/'),
             self.token(order_id),
-            crate::domain::correlation_id(Some(correlation_id))
+            crate::domain::CorrelationId::adopt(Some(correlation_id))
         )
     }
 }

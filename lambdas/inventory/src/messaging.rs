@@ -19,10 +19,10 @@ pub fn attributes(event: &StockOutEvent) -> BTreeMap<&'static str, String> {
     BTreeMap::from([
         ("type", StockOutEvent::TYPE.to_owned()),
         ("schema_version", event.schema_version.to_string()),
-        ("event_id", event.event_id.clone()),
+        ("event_id", event.event_id.to_string()),
         ("factory_order_id", event.factory_order_id.to_string()),
         ("sku", event.sku.as_str().to_owned()),
-        ("correlation_id", event.correlation_id.clone()),
+        ("correlation_id", event.correlation_id.to_string()),
     ])
 }
 
@@ -66,7 +66,7 @@ impl Publisher for SnsPublisher {
                 .map_err(|e| PublishError(e.to_string()))?;
             req = req.message_attributes(name, attr);
         }
-        let span = crate::telemetry::sns_span(&self.topic_arn, &event.event_id);
+        let span = crate::telemetry::sns_span(&self.topic_arn, event.event_id.as_str());
         match req.send().instrument(span.clone()).await {
             Ok(out) => {
                 use aws_sdk_sns::operation::RequestId;

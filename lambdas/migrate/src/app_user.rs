@@ -406,7 +406,7 @@ mod tests {
                 .await
                 .expect("handle_stuck");
             assert!(matches!(
-                store.fulfill(&order, "c").await.expect("fulfill"),
+                store.fulfill(&order, &"c".into()).await.expect("fulfill"),
                 FulfillOutcome::Restocked(_)
             ));
             store

@@ -80,7 +80,7 @@ pub async fn relay_once(
     for id in &stuck.failed {
         // The order's correlation id joins this line to the stock-out's story (best effort).
         let correlation_id = match store.factory_order(id).await {
-            Ok(Some(o)) => o.correlation_id,
+            Ok(Some(o)) => o.correlation_id.to_string(),
             _ => "-".to_owned(),
         };
         tracing::error!(correlation_id = %correlation_id, factory_order_id = %id, alarm = "FactoryOrderFailed", "ALARM factory order failed: no completion from the factory");
@@ -200,7 +200,12 @@ mod tests {
         );
         let first = relay_once(&*store, &publisher, &NOW).await.unwrap();
         assert_eq!(first.resent, 1, "attempt 1 of 2: re-sent");
-        assert!(store.mark_requested(&id, "F-1", "e-2").await.unwrap());
+        assert!(
+            store
+                .mark_requested(&id, "F-1", &"e-2".into())
+                .await
+                .unwrap()
+        );
         let second = relay_once(&*store, &publisher, &NOW).await.unwrap();
         assert_eq!(
             second.failed_orders,

@@ -1,7 +1,7 @@
 //! A store that fails on purpose: delegates to a real store, except where a case injects a fault.
 
 use async_trait::async_trait;
-use inventory::domain::{FactoryOrder, FactoryOrderId, OrderStatus};
+use inventory::domain::{EventId, FactoryOrder, FactoryOrderId, OrderStatus};
 use inventory::store::{DynStore, Orders, StoreError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -43,7 +43,7 @@ impl Orders for FaultyStore {
         &self,
         id: &FactoryOrderId,
         factory_ref: &str,
-        event_id: &str,
+        event_id: &EventId,
     ) -> Result<bool, StoreError> {
         self.mark_requested_calls.fetch_add(1, Ordering::SeqCst);
         let fail = self

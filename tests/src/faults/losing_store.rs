@@ -3,7 +3,8 @@
 
 use async_trait::async_trait;
 use inventory::domain::{
-    FactoryOrder, FactoryOrderId, Millis, OrderStatus, Product, ProductSpec, Sale, SaleRequest, Sku,
+    CorrelationId, EventId, FactoryOrder, FactoryOrderId, Millis, OrderStatus, Product,
+    ProductSpec, Sale, SaleId, SaleRequest, Sku,
 };
 use inventory::store::{
     Catalog, DynStore, FulfillOutcome, Ledger, Movement, Orders, Outbox, OutboxEntry, Reports,
@@ -101,10 +102,10 @@ impl LosingStore {
 
 #[async_trait]
 impl Sales for LosingStore {
-    async fn sell_as(&self, id: &str, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
+    async fn sell_as(&self, id: &SaleId, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
         Self::lose(Self::next(&self.sells), self.inner.sell_as(id, req)).await
     }
-    async fn sale(&self, id: &str) -> Result<Option<Sale>, StoreError> {
+    async fn sale(&self, id: &SaleId) -> Result<Option<Sale>, StoreError> {
         self.read_down()?;
         self.inner.sale(id).await
     }
@@ -129,7 +130,7 @@ impl Restock for LosingStore {
     async fn fulfill(
         &self,
         id: &FactoryOrderId,
-        correlation_id: &str,
+        correlation_id: &CorrelationId,
     ) -> Result<FulfillOutcome, StoreError> {
         Self::lose(
             Self::next(&self.fulfills),
@@ -148,7 +149,7 @@ impl Orders for LosingStore {
         &self,
         id: &FactoryOrderId,
         factory_ref: &str,
-        event_id: &str,
+        event_id: &EventId,
     ) -> Result<bool, StoreError> {
         self.inner.mark_requested(id, factory_ref, event_id).await
     }
@@ -181,10 +182,10 @@ impl Outbox for LosingStore {
     ) -> Result<Vec<OutboxEntry>, StoreError> {
         self.inner.unpublished(created_before, limit).await
     }
-    async fn mark_published(&self, event_id: &str) -> Result<(), StoreError> {
+    async fn mark_published(&self, event_id: &EventId) -> Result<(), StoreError> {
         self.inner.mark_published(event_id).await
     }
-    async fn note_publish_failure(&self, event_id: &str) -> Result<(), StoreError> {
+    async fn note_publish_failure(&self, event_id: &EventId) -> Result<(), StoreError> {
         self.inner.note_publish_failure(event_id).await
     }
     async fn handle_stuck(

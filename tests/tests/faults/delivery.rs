@@ -2,7 +2,7 @@
 
 use super::{GLAZED_ONE_ORDER, SUITE, settles_at};
 use factory_orderer::orderer::{Handled, handle_batch, handle_record};
-use inventory::domain::new_id;
+use inventory::domain::EventId;
 use pipeline_tests::faults::{OrdererRig, Record, event_body, sqs_event, sqs_message};
 use pipeline_tests::{Db, both};
 use std::sync::atomic::Ordering;
@@ -19,7 +19,7 @@ async fn resend_before_original_and_duplicates(db: Db) {
     r.app.shared().hold_completions.send_replace(true);
     let (id, e1) = r.intercepted_stock_out("glazed", 2, 20).await;
     let mut e2 = e1.clone();
-    e2.event_id = new_id();
+    e2.event_id = EventId::new();
     e2.occurred_at += 60_000;
     let mut refs = Vec::new();
     for (mid, ev, rc) in [("m-e2", &e2, 1), ("m-e1", &e1, 1), ("m-e2", &e2, 2)] {

@@ -20,12 +20,12 @@ fn arb_event() -> impl Strategy<Value = StockOutEvent> {
         .prop_map(
             |(event_id, id, sku, quantity, correlation_id, occurred_at)| StockOutEvent {
                 schema_version: StockOutEvent::SCHEMA_VERSION,
-                event_id,
+                event_id: event_id.into(),
                 factory_order_id: FactoryOrderId::parse(&uuid::Uuid::from_u128(id).to_string())
                     .expect("a UUID"),
                 sku,
                 quantity,
-                correlation_id,
+                correlation_id: correlation_id.into(),
                 occurred_at,
             },
         )

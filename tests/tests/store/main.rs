@@ -93,8 +93,14 @@ async fn fulfil_restocks_exactly_once(backend: Backend) {
         panic!()
     };
     let id = s.factory_order.unwrap().id;
-    assert!(store.mark_requested(&id, "ref-1", "ev-1").await.unwrap());
-    let results = futures::future::join_all((0..8).map(|_| store.fulfill(&id, "c"))).await;
+    assert!(
+        store
+            .mark_requested(&id, "ref-1", &"ev-1".into())
+            .await
+            .unwrap()
+    );
+    let c = "c".into();
+    let results = futures::future::join_all((0..8).map(|_| store.fulfill(&id, &c))).await;
     let restocked = results
         .iter()
         .filter(|r| matches!(r, Ok(FulfillOutcome::Restocked(_))))
@@ -123,7 +129,7 @@ async fn fulfil_restocks_exactly_once(backend: Backend) {
         store
             .fulfill(
                 &FactoryOrderId::parse("00000000-0000-0000-0000-000000000000").unwrap(),
-                "c"
+                &"c".into()
             )
             .await
             .unwrap(),
@@ -142,14 +148,23 @@ async fn stuck_orders_are_resent_then_failed(backend: Backend) {
         panic!()
     };
     let id = s.factory_order.unwrap().id;
-    store.mark_requested(&id, "ref", "ev-0").await.unwrap();
+    store
+        .mark_requested(&id, "ref", &"ev-0".into())
+        .await
+        .unwrap();
     let far_future = inventory::domain::now_millis() + 1_000_000;
     let r = store.handle_stuck(far_future, 3, 10).await.unwrap();
     assert_eq!(r.resend.len(), 1);
     assert_eq!(r.resend[0].factory_order_id, id);
     // Two more requests reach the limit of 3 attempts.
-    store.mark_requested(&id, "ref", "ev-1").await.unwrap();
-    store.mark_requested(&id, "ref", "ev-2").await.unwrap();
+    store
+        .mark_requested(&id, "ref", &"ev-1".into())
+        .await
+        .unwrap();
+    store
+        .mark_requested(&id, "ref", &"ev-2".into())
+        .await
+        .unwrap();
     let r = store
         .handle_stuck(far_future + 1_000_000, 3, 10)
         .await
@@ -256,7 +271,7 @@ async fn random_operations_follow_the_model(backend: Backend) {
                 7 => {
                     if let Some(id) = open.take() {
                         assert!(matches!(
-                            store.fulfill(&id, "c").await.unwrap(),
+                            store.fulfill(&id, &"c".into()).await.unwrap(),
                             FulfillOutcome::Restocked(_)
                         ));
                         model += rq;

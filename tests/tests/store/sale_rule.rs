@@ -6,7 +6,7 @@
 //! step to its case here.
 
 use super::*;
-use inventory::domain::{StockOutEvent, new_id};
+use inventory::domain::{SaleId, StockOutEvent};
 use inventory::store::StoreError;
 
 async fn sells_decrements_and_opens_one_order(backend: Backend) {
@@ -81,7 +81,7 @@ async fn a_sale_is_read_back_by_its_id_and_its_id_sells_once(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(backend, dir.path()).await;
     put(&store, "glazed", 10, 0, 100).await;
-    let id = new_id();
+    let id = SaleId::new();
     let req = sale("glazed", 2, None);
     match store.sell_as(&id, &req).await.unwrap() {
         SaleOutcome::Sold { sale, .. } => {
@@ -99,7 +99,7 @@ async fn a_sale_is_read_back_by_its_id_and_its_id_sells_once(backend: Backend) {
         ),
         (id.as_str(), "glazed", 2, 8)
     );
-    assert_eq!(store.sale(&new_id()).await.unwrap(), None);
+    assert_eq!(store.sale(&SaleId::new()).await.unwrap(), None);
     // The same id again: the first attempt's sale, nothing sold.
     match store.sell_as(&id, &req).await.unwrap() {
         SaleOutcome::Replayed(sale) => assert_eq!(sale.id, id),
@@ -107,13 +107,13 @@ async fn a_sale_is_read_back_by_its_id_and_its_id_sells_once(backend: Backend) {
     }
     assert_eq!(total(&store, "glazed").await, 8);
     // With an idempotency key: the key and the id both find the one sale.
-    let keyed = new_id();
+    let keyed = SaleId::new();
     let req = sale("glazed", 1, Some("read-back-key"));
     assert!(matches!(
         store.sell_as(&keyed, &req).await.unwrap(),
         SaleOutcome::Sold { .. }
     ));
-    for again in [keyed.clone(), new_id()] {
+    for again in [keyed.clone(), SaleId::new()] {
         match store.sell_as(&again, &req).await.unwrap() {
             SaleOutcome::Replayed(sale) => assert_eq!(sale.id, keyed),
             other => panic!("{other:?}"),
@@ -122,7 +122,7 @@ async fn a_sale_is_read_back_by_its_id_and_its_id_sells_once(backend: Backend) {
     let read = store.sale(&keyed).await.unwrap().expect("the keyed sale");
     assert_eq!((read.quantity, read.remaining_stock), (1, 7));
     // Two attempts with one id at the same time: one sale.
-    let racing = new_id();
+    let racing = SaleId::new();
     let req = sale("glazed", 3, None);
     let (a, b) = tokio::join!(store.sell_as(&racing, &req), store.sell_as(&racing, &req));
     let outcomes = [a.unwrap(), b.unwrap()];
@@ -137,7 +137,7 @@ async fn a_sale_is_read_back_by_its_id_and_its_id_sells_once(backend: Backend) {
     assert_eq!((sold, replayed), (1, 1), "{outcomes:?}");
     assert_eq!(total(&store, "glazed").await, 4);
     // The last units: the retry of the sale that took them is that sale, not a refusal.
-    let last = new_id();
+    let last = SaleId::new();
     let req = sale("glazed", 4, None);
     assert!(matches!(
         store.sell_as(&last, &req).await.unwrap(),
@@ -234,9 +234,14 @@ async fn buckets_serve_what_the_total_can(backend: Backend) {
     };
     assert_eq!(available, 0);
     // The restock spreads 40 over the 4 buckets: 40 single sales all succeed.
-    assert!(store.mark_requested(&order.id, "r", "e").await.unwrap());
+    assert!(
+        store
+            .mark_requested(&order.id, "r", &"e".into())
+            .await
+            .unwrap()
+    );
     assert!(matches!(
-        store.fulfill(&order.id, "c").await.unwrap(),
+        store.fulfill(&order.id, &"c".into()).await.unwrap(),
         FulfillOutcome::Restocked(_)
     ));
     assert_eq!(total(&store, "hot").await, 40);
@@ -266,7 +271,7 @@ async fn the_same_id_for_another_request_is_an_error_and_sells_nothing(backend: 
     let store = open(backend, dir.path()).await;
     put(&store, "glazed", 10, 0, 10).await;
     put(&store, "plain", 5, 0, 10).await;
-    let id = new_id();
+    let id = SaleId::new();
     assert!(matches!(
         store.sell_as(&id, &sale("glazed", 2, None)).await.unwrap(),
         SaleOutcome::Sold { .. }
@@ -348,7 +353,7 @@ async fn a_refusal_changes_no_stock_and_records_no_sale(backend: Backend) {
         let sku = format!("short-{buckets}");
         // 3 over 4 buckets is 1+1+1+0: no bucket, and not the total, serves 4.
         put_buckets(&store, &sku, Some(3), 0, 10, buckets).await;
-        let id = new_id();
+        let id = SaleId::new();
         let key = format!("refused-{buckets}");
         let req = sale(&sku, 4, Some(&key));
         for attempt in 0..2 {
@@ -375,7 +380,7 @@ async fn a_refusal_changes_no_stock_and_records_no_sale(backend: Backend) {
             other => panic!("{sku}: {other:?}"),
         }
     }
-    let unknown = new_id();
+    let unknown = SaleId::new();
     assert_eq!(
         store
             .sell_as(&unknown, &sale("nope", 1, Some("nope-key")))
@@ -395,7 +400,7 @@ async fn a_keyed_sale_keeps_the_stock_it_left_another_reads_the_stock_now(backen
     let dir = tempfile::tempdir().unwrap();
     let store = open(backend, dir.path()).await;
     put(&store, "glazed", 10, 0, 10).await;
-    let (keyed, plain) = (new_id(), new_id());
+    let (keyed, plain) = (SaleId::new(), SaleId::new());
     let keyed_req = sale("glazed", 2, Some("keeps-8"));
     let plain_req = sale("glazed", 3, None);
     for (id, req, left) in [(&keyed, &keyed_req, 8), (&plain, &plain_req, 5)] {
@@ -412,7 +417,7 @@ async fn a_keyed_sale_keeps_the_stock_it_left_another_reads_the_stock_now(backen
         let read = store.sale(id).await.unwrap().expect("the sale");
         assert_eq!(read.remaining_stock, now);
     }
-    for (id, req, answer) in [(&new_id(), &keyed_req, 8), (&plain, &plain_req, 4)] {
+    for (id, req, answer) in [(&SaleId::new(), &keyed_req, 8), (&plain, &plain_req, 4)] {
         match store.sell_as(id, req).await.unwrap() {
             SaleOutcome::Replayed(s) => assert_eq!(s.remaining_stock, answer),
             other => panic!("{other:?}"),

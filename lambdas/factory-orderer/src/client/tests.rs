@@ -89,7 +89,7 @@ async fn factory_answering(status: &'static str, body: &'static str) -> FactoryC
 fn event() -> StockOutEvent {
     let sku = Sku::parse("glazed").unwrap();
     let order_id = FactoryOrderId::parse(ORDER_ID).unwrap();
-    StockOutEvent::new("e-1".into(), &order_id, &sku, 12, "c-1", 0)
+    StockOutEvent::new("e-1".into(), &order_id, &sku, 12, &"c-1".into(), 0)
 }
 
 fn is_id(v: &Value) -> bool {

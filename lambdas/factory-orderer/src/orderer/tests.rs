@@ -130,7 +130,7 @@ async fn an_accepting_factory_moves_the_order_to_requested_with_its_reference() 
     assert_eq!(requested.status, OrderStatus::Requested);
     assert_eq!(requested.attempts, 1);
     assert_eq!(
-        requested.last_event_id.as_deref(),
+        requested.last_event_id.as_ref().map(|e| e.as_str()),
         Some(event.event_id.as_str())
     );
     let reference = requested
@@ -147,7 +147,7 @@ async fn an_accepting_factory_moves_the_order_to_requested_with_its_reference() 
         scheduled[0].callback_url.starts_with(&signer.callback_url(
             CALLBACK_BASE,
             id.as_str(),
-            &event.correlation_id
+            event.correlation_id.as_str()
         )),
         "{}",
         scheduled[0].callback_url

@@ -53,7 +53,7 @@ pub(super) async fn accept(
         schema_version: SCHEMA_VERSION,
         kind: CaptureKind::ClientEvent,
         request_id: uuid::Uuid::new_v4().to_string(),
-        correlation_id: call.correlation_id.clone(),
+        correlation_id: call.correlation_id.to_string(),
         timestamp: rfc3339(domain::now_millis()),
         method: "POST".into(),
         route: "/events".into(),

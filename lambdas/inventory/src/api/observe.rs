@@ -4,10 +4,10 @@
 
 use super::Api;
 use super::errors::ErrorCode;
-use super::request::{CorrelationId, Facts, Seen, header, query_param};
+use super::request::{Facts, Seen, header, query_param};
 use super::routes::ROUTES;
 use crate::capture::{CaptureKind, CaptureRecord, SCHEMA_VERSION};
-use crate::domain::{self, rfc3339};
+use crate::domain::{self, CorrelationId, rfc3339};
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -20,7 +20,7 @@ use tracing::Instrument;
 pub(super) async fn observe(State(api): State<Arc<Api>>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     // A factory callback carries the stock-out's correlation id in its URL.
-    let correlation_id = domain::correlation_id(
+    let correlation_id = CorrelationId::adopt(
         header(req.headers(), "x-correlation-id")
             .or(query_param(req.uri().query(), "correlation_id")),
     );
@@ -38,8 +38,7 @@ pub(super) async fn observe(State(api): State<Arc<Api>>, mut req: Request, next:
         path_params.insert(name.to_owned(), value.chars().take(128).collect());
     }
     let user_agent = header(req.headers(), "user-agent").map(|u| u.chars().take(256).collect());
-    req.extensions_mut()
-        .insert(CorrelationId(correlation_id.clone()));
+    req.extensions_mut().insert(correlation_id.clone());
     let seen = Seen::default();
     req.extensions_mut().insert(seen.clone());
     let span = tracing::info_span!("request", correlation_id = %correlation_id, request_id = %request_id, service = api.service);
@@ -55,7 +54,7 @@ pub(super) async fn observe(State(api): State<Arc<Api>>, mut req: Request, next:
         schema_version: SCHEMA_VERSION,
         kind: CaptureKind::ApiRequest,
         request_id,
-        correlation_id: correlation_id.clone(),
+        correlation_id: correlation_id.to_string(),
         timestamp: rfc3339(domain::now_millis()),
         method,
         route: template.to_owned(),
@@ -74,7 +73,7 @@ pub(super) async fn observe(State(api): State<Arc<Api>>, mut req: Request, next:
         api.capture.submit(ev);
     }
     api.capture.submit(record);
-    if let Ok(v) = HeaderValue::from_str(&correlation_id) {
+    if let Ok(v) = HeaderValue::from_str(correlation_id.as_str()) {
         res.headers_mut().insert("x-correlation-id", v);
     }
     res

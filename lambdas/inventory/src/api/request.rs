@@ -5,7 +5,7 @@
 use super::ApiError;
 use super::errors::json_response;
 use crate::capture::CaptureRecord;
-use crate::domain;
+use crate::domain::CorrelationId;
 use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -22,7 +22,7 @@ pub(crate) struct Call {
     /// The route's path parameter as it appears in the URL (not percent-decoded; empty for a
     /// route without one).
     pub param: String,
-    pub correlation_id: String,
+    pub correlation_id: CorrelationId,
     /// The path as the client sent it (for "no route" messages).
     pub path: String,
 }
@@ -192,16 +192,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Seen {
     }
 }
 
-/// The request's correlation id (a request extension the observation layer adopts or makes).
-#[derive(Clone)]
-pub(crate) struct CorrelationId(pub String);
-
-/// The correlation id the layer adopted for this request.
-pub(crate) fn correlation_id_of(extensions: &http::Extensions) -> String {
+/// The correlation id the observation layer adopted (or made) for this request: a request
+/// extension.
+pub(crate) fn correlation_id_of(extensions: &http::Extensions) -> CorrelationId {
     extensions
         .get::<CorrelationId>()
-        .map(|c| c.0.clone())
-        .unwrap_or_else(|| domain::correlation_id(None))
+        .cloned()
+        .unwrap_or_else(|| CorrelationId::adopt(None))
 }
 
 /// The raw (not percent-decoded) value of a template's path parameter (`glazed` for

@@ -6,7 +6,7 @@ use super::outcome::{self, Deadline, Found};
 use super::request::{Call, Reply, Seen};
 use super::{ApiError, MAX_BODY};
 use crate::domain::{
-    Quantity, Sale, SaleRequest, Sku, StockOutEvent, ValidationError, new_id, parse_id, rfc3339,
+    Quantity, Sale, SaleId, SaleRequest, Sku, StockOutEvent, ValidationError, rfc3339,
 };
 use crate::messaging::{DynPublisher, publish_after_commit};
 use crate::store::{Outbox, SaleOutcome, Sales, StoreError};
@@ -78,7 +78,7 @@ pub(super) async fn sell(
         correlation_id: call.correlation_id.clone(),
     };
     // Chosen here, so the sale can be looked up if the answer of its commit is lost.
-    let id = new_id();
+    let id = SaleId::new();
     let deadline = Deadline::of(&call);
     let after = AfterCommit {
         outbox: &*outbox,
@@ -95,11 +95,11 @@ pub(super) async fn sell(
         }
         Some(Err(e)) => Err(e.into()),
         None => {
-            outcome::log("sale", "unknown", &id);
+            outcome::log("sale", "unknown", id.as_str());
             Err(ApiError::OutcomeUnknown {
                 what: "sale",
                 field: "sale_id",
-                id,
+                id: id.into(),
             })
         }
     }
@@ -113,7 +113,7 @@ async fn settle(
     sales: &dyn Sales,
     after: &AfterCommit<'_>,
     deadline: &Deadline,
-    id: &str,
+    id: &SaleId,
     req: &SaleRequest,
 ) -> Result<Reply, ApiError> {
     let mut retried = false;
@@ -127,11 +127,11 @@ async fn settle(
         .await;
         match found {
             Some(Found::Committed(sale)) => {
-                outcome::log("sale", "committed", id);
+                outcome::log("sale", "committed", id.as_str());
                 return Ok(Reply::new(201, sale_json(&sale)));
             }
             Some(Found::NotCommitted) if !retried => {
-                outcome::log("sale", "not_committed", id);
+                outcome::log("sale", "not_committed", id.as_str());
                 retried = true;
                 match deadline.run(sales.sell_as(id, req)).await {
                     Some(Ok(outcome)) => return answer(after, req, outcome).await,
@@ -143,17 +143,17 @@ async fn settle(
             }
             // The retry did not commit either: certainly not sold.
             Some(Found::NotCommitted) => {
-                outcome::log("sale", "not_committed", id);
+                outcome::log("sale", "not_committed", id.as_str());
                 return Err(ApiError::Unavailable);
             }
             None => break,
         }
     }
-    outcome::log("sale", "unknown", id);
+    outcome::log("sale", "unknown", id.as_str());
     Err(ApiError::OutcomeUnknown {
         what: "sale",
         field: "sale_id",
-        id: id.to_owned(),
+        id: id.to_string(),
     })
 }
 
@@ -208,8 +208,11 @@ pub(super) async fn sale(
     seen: Seen,
     call: Call,
 ) -> Result<Reply, ApiError> {
-    let id = parse_id(&call.param)?;
-    let sale = sales.sale(&id).await?.ok_or(ApiError::UnknownSale(id))?;
+    let id = SaleId::parse(&call.param)?;
+    let sale = sales
+        .sale(&id)
+        .await?
+        .ok_or_else(|| ApiError::UnknownSale(id.into()))?;
     seen.sku(&sale.sku);
     seen.quantity(sale.quantity);
     Ok(Reply::new(200, sale_json(&sale)))

@@ -11,8 +11,8 @@
 
 use super::{OutboxEntry, SaleRow, Schema, StoreError, event_json};
 use crate::domain::{
-    FactoryOrder, FactoryOrderId, Millis, OpenOrder, OrderRef, OrderStatus, Product, Sku,
-    StockOutEvent, Transition, new_id,
+    CorrelationId, EventId, FactoryOrder, FactoryOrderId, Millis, OpenOrder, OrderRef, OrderStatus,
+    Product, Sku, StockOutEvent, Transition,
 };
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
@@ -34,7 +34,7 @@ struct State {
     products: BTreeMap<Sku, ProductRecord>,
     orders: Vec<FactoryOrder>,
     sales: Vec<SaleRecord>,
-    restocks: Vec<(String, Sku, i64, Millis)>,
+    restocks: Vec<(CorrelationId, Sku, i64, Millis)>,
     outbox: Vec<OutboxRecord>,
 }
 
@@ -119,7 +119,7 @@ impl State {
     fn ensure_open_order(
         &mut self,
         sku: &Sku,
-        correlation_id: &str,
+        correlation_id: &CorrelationId,
         now: Millis,
     ) -> Result<(OrderRef, Option<StockOutEvent>), StoreError> {
         if let Some(o) = self.open_order(sku) {
@@ -144,7 +144,7 @@ impl State {
             factory_ref: None,
             last_error: None,
             last_event_id: None,
-            correlation_id: correlation_id.to_owned(),
+            correlation_id: correlation_id.clone(),
             created_at: now,
             updated_at: now,
             requested_at: None,
@@ -154,7 +154,7 @@ impl State {
                 "stock-out: factory order opened",
             )],
         });
-        let event = StockOutEvent::new(new_id(), &id, sku, quantity, correlation_id, now);
+        let event = StockOutEvent::new(EventId::new(), &id, sku, quantity, correlation_id, now);
         self.push_outbox(&event)?;
         let order = OrderRef {
             id,

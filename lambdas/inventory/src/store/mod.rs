@@ -27,7 +27,8 @@
 //! - `error.rs`: `StoreError`, which keeps the driver's error as its source.
 
 use crate::domain::{
-    FactoryOrder, FactoryOrderId, Millis, OrderRef, Sale, SaleRequest, StockOutEvent,
+    EventId, FactoryOrder, FactoryOrderId, Millis, OrderRef, Sale, SaleId, SaleRequest,
+    StockOutEvent,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -113,7 +114,7 @@ impl SaleOutcome {
     /// A sale of `req` that left `remaining` in stock (every adapter answers it this way).
     pub(crate) fn sold(
         req: &SaleRequest,
-        id: String,
+        id: SaleId,
         remaining: i64,
         at: Millis,
         factory_order: Option<OrderRef>,
@@ -144,7 +145,8 @@ pub enum FulfillOutcome {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxEntry {
-    pub id: String,
+    /// The event's id (`payload`'s `event_id`): the outbox row's key.
+    pub id: EventId,
     pub payload: String,
     pub created_at: Millis,
 }

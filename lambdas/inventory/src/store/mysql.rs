@@ -2,7 +2,9 @@
 
 use super::rows::OrderRefRow;
 use super::{PoolSettings, SaleOutcome, Sales, Schema, StoreError};
-use crate::domain::{Sale, SaleRequest, StockOutEvent, new_id, now_millis};
+use crate::domain::{
+    EventId, FactoryOrderId, Sale, SaleId, SaleRequest, StockOutEvent, now_millis,
+};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use std::future::Future;
 use std::str::FromStr;
@@ -165,10 +167,10 @@ impl Schema for MySqlStore {
 
 #[async_trait::async_trait]
 impl Sales for MySqlStore {
-    async fn sell_as(&self, id: &str, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
+    async fn sell_as(&self, id: &SaleId, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
         self.retry_auth("sell", || self.sell_once(id, req)).await
     }
-    async fn sale(&self, id: &str) -> Result<Option<Sale>, StoreError> {
+    async fn sale(&self, id: &SaleId) -> Result<Option<Sale>, StoreError> {
         self.retry_auth("sale", || self.sale_read(id)).await
     }
 }
@@ -195,22 +197,22 @@ impl MySqlStore {
     /// (rare) paths. The connection is acquired first: failing there, nothing was sent; once
     /// the `CALL` is on its way, a lost connection is [`StoreError::Ambiguous`] (it commits
     /// inside).
-    async fn sell_once(&self, id: &str, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
+    async fn sell_once(&self, id: &SaleId, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
         let now = now_millis();
-        let order_id = new_id();
-        let event_id = new_id();
+        let order_id = FactoryOrderId::new();
+        let event_id = EventId::new();
         let q = req.quantity.get();
         let mut conn = self.pool.acquire().await?;
         let row: SellRow = sqlx::query_as("CALL donut_sell(?, ?, ?, ?, ?, ?, ?, ?, ?)")
-            .bind(id)
+            .bind(id.as_str())
             .bind(req.sku.as_str())
             .bind(q)
             .bind(req.idempotency_key.as_deref())
             .bind(req.idempotency_key.as_ref().map(|_| req.fingerprint()))
-            .bind(&req.correlation_id)
+            .bind(req.correlation_id.as_str())
             .bind(now)
-            .bind(&order_id)
-            .bind(&event_id)
+            .bind(order_id.as_str())
+            .bind(event_id.as_str())
             .fetch_one(&mut *conn)
             .await
             .map_err(StoreError::from_commit)?;
@@ -249,7 +251,7 @@ impl MySqlStore {
         };
         Ok(SaleOutcome::sold(
             req,
-            id.to_owned(),
+            id.clone(),
             remaining,
             now,
             factory_order,

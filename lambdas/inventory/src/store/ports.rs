@@ -17,8 +17,8 @@ use super::{
     FulfillOutcome, Ledger, Movement, OutboxEntry, SaleOutcome, SaleRow, StoreError, StuckOrders,
 };
 use crate::domain::{
-    FactoryOrder, FactoryOrderId, Millis, OrderStatus, Product, ProductSpec, Sale, SaleRequest,
-    Sku, new_id,
+    CorrelationId, EventId, FactoryOrder, FactoryOrderId, Millis, OrderStatus, Product,
+    ProductSpec, Sale, SaleId, SaleRequest, Sku,
 };
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -29,16 +29,16 @@ use std::sync::Arc;
 pub trait Sales: Send + Sync {
     /// A purchase with a fresh sale id.
     async fn sell(&self, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
-        self.sell_as(&new_id(), req).await
+        self.sell_as(&SaleId::new(), req).await
     }
     /// A purchase stored as sale `id` (the caller's, so it can look the sale up when the
     /// answer is lost: [`StoreError::Ambiguous`]). The id is the sales table's primary key: a
     /// second call with the same id never sells again, it answers `Replayed` with the sale the
     /// first call made, whichever of the two commits first.
-    async fn sell_as(&self, id: &str, req: &SaleRequest) -> Result<SaleOutcome, StoreError>;
+    async fn sell_as(&self, id: &SaleId, req: &SaleRequest) -> Result<SaleOutcome, StoreError>;
     /// The committed sale `id`, or `None`. `remaining_stock` is the stock right after the sale
     /// when it was recorded (sales with an idempotency key), else the SKU's stock now.
-    async fn sale(&self, id: &str) -> Result<Option<Sale>, StoreError>;
+    async fn sale(&self, id: &SaleId) -> Result<Option<Sale>, StoreError>;
 }
 
 /// Products and their stock (`GET /inventory`, the admin PUT).
@@ -60,7 +60,7 @@ pub trait Orders: Send + Sync {
         &self,
         id: &FactoryOrderId,
         factory_ref: &str,
-        event_id: &str,
+        event_id: &EventId,
     ) -> Result<bool, StoreError>;
     /// Records a failed factory call; with `give_up` the order becomes `failed`.
     async fn record_failure(
@@ -86,7 +86,7 @@ pub trait Restock: Send + Sync {
     async fn fulfill(
         &self,
         id: &FactoryOrderId,
-        correlation_id: &str,
+        correlation_id: &CorrelationId,
     ) -> Result<FulfillOutcome, StoreError>;
 }
 
@@ -98,8 +98,8 @@ pub trait Outbox: Send + Sync {
         created_before: Millis,
         limit: i64,
     ) -> Result<Vec<OutboxEntry>, StoreError>;
-    async fn mark_published(&self, event_id: &str) -> Result<(), StoreError>;
-    async fn note_publish_failure(&self, event_id: &str) -> Result<(), StoreError>;
+    async fn mark_published(&self, event_id: &EventId) -> Result<(), StoreError>;
+    async fn note_publish_failure(&self, event_id: &EventId) -> Result<(), StoreError>;
     /// Orders `requested` with no completion since `requested_before`: re-send (a new outbox
     /// event for the same order) while `attempts < max_attempts`, else mark `failed`.
     async fn handle_stuck(

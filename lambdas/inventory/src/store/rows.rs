@@ -4,8 +4,8 @@
 
 use super::{Ledger, Movement, OutboxEntry, SaleOutcome, SaleRow, StoreError};
 use crate::domain::{
-    FactoryOrder, FactoryOrderId, Millis, OpenOrder, OrderRef, OrderStatus, Product, Sale,
-    SaleRequest, Sku, Transition,
+    CorrelationId, EventId, FactoryOrder, FactoryOrderId, Millis, OpenOrder, OrderRef, OrderStatus,
+    Product, Sale, SaleId, SaleRequest, Sku, Transition,
 };
 
 pub(crate) fn status_of(s: &str) -> Result<OrderStatus, StoreError> {
@@ -14,6 +14,10 @@ pub(crate) fn status_of(s: &str) -> Result<OrderStatus, StoreError> {
 
 pub(crate) fn order_id_of(s: &str) -> Result<FactoryOrderId, StoreError> {
     FactoryOrderId::parse(s).map_err(|_| StoreError::Corrupt(format!("order id {s:?}").into()))
+}
+
+pub(crate) fn sale_id_of(s: &str) -> Result<SaleId, StoreError> {
+    SaleId::parse(s).map_err(|_| StoreError::Corrupt(format!("sale id {s:?}").into()))
 }
 
 pub(crate) fn sku_of(s: &str) -> Result<Sku, StoreError> {
@@ -86,8 +90,8 @@ impl OrderRow {
             attempts: self.attempts,
             factory_ref: self.factory_ref,
             last_error: self.last_error,
-            last_event_id: self.last_event_id,
-            correlation_id: self.correlation_id,
+            last_event_id: self.last_event_id.map(EventId::from),
+            correlation_id: CorrelationId::from(self.correlation_id),
             created_at: self.created_at,
             updated_at: self.updated_at,
             requested_at: self.requested_at,
@@ -165,7 +169,7 @@ impl KeyedSaleRow {
 
     pub fn into_sale(self) -> Result<Sale, StoreError> {
         Ok(Sale {
-            id: self.id,
+            id: sale_id_of(&self.id)?,
             sku: sku_of(&self.sku)?,
             quantity: self.quantity,
             remaining_stock: self.remaining_stock.unwrap_or_default(),
@@ -204,7 +208,7 @@ pub(crate) struct OutboxRow {
 impl From<OutboxRow> for OutboxEntry {
     fn from(r: OutboxRow) -> Self {
         OutboxEntry {
-            id: r.id,
+            id: EventId::from(r.id),
             payload: r.payload,
             created_at: r.created_at,
         }

@@ -2,7 +2,7 @@
 
 use super::error::is_unique_violation;
 use super::{PoolSettings, SaleOutcome, Sales, Schema, StoreError};
-use crate::domain::{Millis, Sale, SaleRequest, now_millis};
+use crate::domain::{Millis, Sale, SaleId, SaleRequest, now_millis};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
 use std::time::Duration;
@@ -136,7 +136,7 @@ async fn insert_sale(
     .bind(req.quantity.get())
     .bind(req.idempotency_key.as_deref())
     .bind(req.idempotency_key.as_ref().map(|_| req.fingerprint()))
-    .bind(&req.correlation_id)
+    .bind(req.correlation_id.as_str())
     .bind(now)
     .execute(&mut **tx)
     .await;
@@ -163,10 +163,10 @@ async fn record_remaining(
 
 #[async_trait::async_trait]
 impl Sales for SqliteStore {
-    async fn sell_as(&self, id: &str, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
+    async fn sell_as(&self, id: &SaleId, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
         self.retry_auth("sell", || self.sell_once(id, req)).await
     }
-    async fn sale(&self, id: &str) -> Result<Option<Sale>, StoreError> {
+    async fn sale(&self, id: &SaleId) -> Result<Option<Sale>, StoreError> {
         self.retry_auth("sale", || self.sale_read(id)).await
     }
 }
@@ -177,11 +177,11 @@ impl SqliteStore {
     /// key already used: a replay, nothing touched), the conditional decrement (no product, or
     /// too little: rolled back, the refusal path), the remaining stock recorded for a keyed
     /// sale, the SKU's one open factory order at or below the reorder point.
-    async fn sell_once(&self, id: &str, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
+    async fn sell_once(&self, id: &SaleId, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
         let now = now_millis();
         let q = req.quantity.get();
         let mut tx = self.pool.begin_with(dialect::BEGIN_WRITE).await?;
-        if !insert_sale(&mut tx, id, req, now).await? {
+        if !insert_sale(&mut tx, id.as_str(), req, now).await? {
             tx.rollback().await?;
             return self.replay_as(id, req).await;
         }
@@ -201,7 +201,7 @@ impl SqliteStore {
         };
         if req.idempotency_key.is_some() {
             // Only a keyed sale's replay needs it; `Sales::sale` reads the others' stock now.
-            record_remaining(&mut tx, id, remaining).await?;
+            record_remaining(&mut tx, id.as_str(), remaining).await?;
         }
         let (factory_order, event) = if remaining <= reorder_point {
             let (order, event) =
@@ -214,7 +214,7 @@ impl SqliteStore {
         tx.commit().await.map_err(StoreError::from_commit)?;
         Ok(SaleOutcome::sold(
             req,
-            id.to_owned(),
+            id.clone(),
             remaining,
             now,
             factory_order,

@@ -2,7 +2,7 @@
 //! reopen, each with its audit transition.
 
 use super::{MemoryStore, transition};
-use crate::domain::{FactoryOrder, FactoryOrderId, OrderStatus, now_millis};
+use crate::domain::{EventId, FactoryOrder, FactoryOrderId, OrderStatus, now_millis};
 use crate::store::{Orders, StoreError, clip};
 
 #[async_trait::async_trait]
@@ -15,7 +15,7 @@ impl Orders for MemoryStore {
         &self,
         id: &FactoryOrderId,
         factory_ref: &str,
-        event_id: &str,
+        event_id: &EventId,
     ) -> Result<bool, StoreError> {
         let now = now_millis();
         let mut st = self.state()?;
@@ -26,7 +26,7 @@ impl Orders for MemoryStore {
         o.status = OrderStatus::Requested;
         o.attempts += 1;
         o.last_error = None;
-        o.last_event_id = Some(event_id.to_owned());
+        o.last_event_id = Some(event_id.clone());
         o.requested_at = Some(now);
         o.updated_at = now;
         let note = format!("factory accepted (ref {factory_ref})");

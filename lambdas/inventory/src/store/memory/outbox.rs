@@ -1,7 +1,7 @@
 //! The outbox and the watch on orders the factory never completed, in memory (`Outbox`).
 
 use super::{MemoryStore, transition};
-use crate::domain::{FactoryOrderId, Millis, OrderStatus, StockOutEvent, new_id, now_millis};
+use crate::domain::{EventId, FactoryOrderId, Millis, OrderStatus, StockOutEvent, now_millis};
 use crate::store::{Outbox, OutboxEntry, StoreError, StuckOrders};
 
 #[async_trait::async_trait]
@@ -23,13 +23,13 @@ impl Outbox for MemoryStore {
         Ok(found)
     }
 
-    async fn mark_published(&self, event_id: &str) -> Result<(), StoreError> {
+    async fn mark_published(&self, event_id: &EventId) -> Result<(), StoreError> {
         let now = now_millis();
         let mut st = self.state()?;
         if let Some(r) = st
             .outbox
             .iter_mut()
-            .find(|r| r.entry.id == event_id && r.published_at.is_none())
+            .find(|r| &r.entry.id == event_id && r.published_at.is_none())
         {
             r.published_at = Some(now);
             r.attempts += 1;
@@ -37,9 +37,9 @@ impl Outbox for MemoryStore {
         Ok(())
     }
 
-    async fn note_publish_failure(&self, event_id: &str) -> Result<(), StoreError> {
+    async fn note_publish_failure(&self, event_id: &EventId) -> Result<(), StoreError> {
         let mut st = self.state()?;
-        if let Some(r) = st.outbox.iter_mut().find(|r| r.entry.id == event_id) {
+        if let Some(r) = st.outbox.iter_mut().find(|r| &r.entry.id == event_id) {
             r.attempts += 1;
         }
         Ok(())
@@ -82,8 +82,14 @@ impl Outbox for MemoryStore {
             let note = format!("no completion yet: re-sending (attempt {})", o.attempts + 1);
             o.transitions
                 .push(transition(OrderStatus::Requested, now, &note));
-            let event =
-                StockOutEvent::new(new_id(), &o.id, &o.sku, o.quantity, &o.correlation_id, now);
+            let event = StockOutEvent::new(
+                EventId::new(),
+                &o.id,
+                &o.sku,
+                o.quantity,
+                &o.correlation_id,
+                now,
+            );
             st.push_outbox(&event)?;
             out.resend.push(event);
         }

@@ -2,7 +2,7 @@
 //! incremented, once.
 
 use super::{MemoryStore, transition};
-use crate::domain::{FactoryOrderId, OrderStatus, now_millis};
+use crate::domain::{CorrelationId, FactoryOrderId, OrderStatus, now_millis};
 use crate::store::{FulfillOutcome, Restock, StoreError};
 
 #[async_trait::async_trait]
@@ -10,7 +10,7 @@ impl Restock for MemoryStore {
     async fn fulfill(
         &self,
         id: &FactoryOrderId,
-        correlation_id: &str,
+        correlation_id: &CorrelationId,
     ) -> Result<FulfillOutcome, StoreError> {
         let now = now_millis();
         let mut st = self.state()?;
@@ -32,7 +32,7 @@ impl Restock for MemoryStore {
             p.updated_at = now;
         }
         st.restocks
-            .push((correlation_id.to_owned(), sku, quantity, now));
+            .push((correlation_id.clone(), sku, quantity, now));
         Ok(FulfillOutcome::Restocked(order))
     }
 }

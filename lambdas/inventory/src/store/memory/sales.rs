@@ -4,17 +4,17 @@
 //! the SKU's one open factory order at or below the reorder point. A refusal opens it too.
 
 use super::{MemoryStore, SaleRecord, State};
-use crate::domain::{Sale, SaleRequest, Sku, now_millis};
+use crate::domain::{Sale, SaleId, SaleRequest, Sku, now_millis};
 use crate::store::rows::KeyedSaleRow;
 use crate::store::{SaleOutcome, SaleRow, Sales, StoreError};
 
 #[async_trait::async_trait]
 impl Sales for MemoryStore {
-    async fn sell_as(&self, id: &str, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
+    async fn sell_as(&self, id: &SaleId, req: &SaleRequest) -> Result<SaleOutcome, StoreError> {
         let now = now_millis();
         let q = req.quantity.get();
         let mut st = self.state()?;
-        if let Some(row) = st.sale_row(|s| s.row.id == id) {
+        if let Some(row) = st.sale_row(|s| s.row.id == id.as_str()) {
             return row.replay_by_id(req);
         }
         if let Some(key) = &req.idempotency_key
@@ -40,12 +40,12 @@ impl Sales for MemoryStore {
         let reorder = remaining <= product.reorder_point;
         st.sales.push(SaleRecord {
             row: SaleRow {
-                id: id.to_owned(),
+                id: id.to_string(),
                 sku: req.sku.as_str().to_owned(),
                 quantity: q,
                 // Only a keyed sale's replay needs it; `Sales::sale` reads the others' stock now.
                 remaining_stock: req.idempotency_key.as_ref().map(|_| remaining),
-                correlation_id: req.correlation_id.clone(),
+                correlation_id: req.correlation_id.to_string(),
                 created_at: now,
             },
             idempotency_key: req.idempotency_key.clone(),
@@ -59,7 +59,7 @@ impl Sales for MemoryStore {
         };
         Ok(SaleOutcome::sold(
             req,
-            id.to_owned(),
+            id.clone(),
             remaining,
             now,
             factory_order,
@@ -67,9 +67,9 @@ impl Sales for MemoryStore {
         ))
     }
 
-    async fn sale(&self, id: &str) -> Result<Option<Sale>, StoreError> {
+    async fn sale(&self, id: &SaleId) -> Result<Option<Sale>, StoreError> {
         self.state()?
-            .sale_row(|s| s.row.id == id)
+            .sale_row(|s| s.row.id == id.as_str())
             .map(KeyedSaleRow::into_sale)
             .transpose()
     }

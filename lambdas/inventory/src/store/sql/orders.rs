@@ -3,7 +3,7 @@
 //! database; see `store/mod.rs`.)
 
 use super::{Adapter, Db};
-use crate::domain::{FactoryOrder, FactoryOrderId, Millis, OrderStatus, now_millis};
+use crate::domain::{EventId, FactoryOrder, FactoryOrderId, Millis, OrderStatus, now_millis};
 use crate::store::error::is_unique_violation;
 use crate::store::rows::{OrderRow, TransitionRow};
 use crate::store::{Orders, StoreError, clip};
@@ -262,10 +262,10 @@ impl Orders for Adapter {
         &self,
         id: &FactoryOrderId,
         factory_ref: &str,
-        event_id: &str,
+        event_id: &EventId,
     ) -> Result<bool, StoreError> {
         self.retry_auth("mark_requested", || {
-            self.mark_requested_once(id, factory_ref, event_id)
+            self.mark_requested_once(id, factory_ref, event_id.as_str())
         })
         .await
     }

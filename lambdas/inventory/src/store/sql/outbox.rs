@@ -4,7 +4,7 @@
 
 use super::orders::insert_transition;
 use super::{Adapter, Db};
-use crate::domain::{FactoryOrderId, Millis, StockOutEvent, new_id, now_millis};
+use crate::domain::{CorrelationId, EventId, FactoryOrderId, Millis, StockOutEvent, now_millis};
 use crate::store::rows::{OutboxRow, StuckRow, order_id_of, sku_of};
 use crate::store::{Outbox, OutboxEntry, StoreError, StuckOrders, event_json};
 use sqlx::Executor;
@@ -16,7 +16,7 @@ pub(super) async fn insert_outbox(tx: &mut Tx, event: &StockOutEvent) -> Result<
     sqlx::query(
         "INSERT INTO outbox (id, factory_order_id, payload, created_at) VALUES (?, ?, ?, ?)",
     )
-    .bind(&event.event_id)
+    .bind(event.event_id.as_str())
     .bind(event.factory_order_id.as_str())
     .bind(event_json(event)?)
     .bind(event.occurred_at)
@@ -152,8 +152,9 @@ impl Adapter {
                 continue;
             }
             let sku = sku_of(&row.sku)?;
+            let correlation_id = CorrelationId::from(row.correlation_id);
             let event =
-                StockOutEvent::new(new_id(), &id, &sku, row.quantity, &row.correlation_id, now);
+                StockOutEvent::new(EventId::new(), &id, &sku, row.quantity, &correlation_id, now);
             insert_outbox(&mut tx, &event).await?;
             let note = format!(
                 "no completion yet: re-sending (attempt {})",
@@ -179,13 +180,15 @@ impl Outbox for Adapter {
         })
         .await
     }
-    async fn mark_published(&self, event_id: &str) -> Result<(), StoreError> {
-        self.retry_auth("mark_published", || self.mark_published_once(event_id))
+    async fn mark_published(&self, event_id: &EventId) -> Result<(), StoreError> {
+        self.retry_auth("mark_published", || {
+            self.mark_published_once(event_id.as_str())
+        })
             .await
     }
-    async fn note_publish_failure(&self, event_id: &str) -> Result<(), StoreError> {
+    async fn note_publish_failure(&self, event_id: &EventId) -> Result<(), StoreError> {
         self.retry_auth("note_publish_failure", || {
-            self.note_publish_failure_once(event_id)
+            self.note_publish_failure_once(event_id.as_str())
         })
         .await
     }

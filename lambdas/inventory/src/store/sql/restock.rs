@@ -5,7 +5,7 @@
 use super::orders::insert_transition;
 use super::stock::{lock_buckets, lock_product, spread};
 use super::{Adapter, Db, dialect};
-use crate::domain::{FactoryOrderId, Millis, now_millis};
+use crate::domain::{CorrelationId, FactoryOrderId, Millis, now_millis};
 use crate::store::{FulfillOutcome, Restock, StoreError};
 
 type Tx = sqlx::Transaction<'static, Db>;
@@ -106,9 +106,11 @@ impl Restock for Adapter {
     async fn fulfill(
         &self,
         id: &FactoryOrderId,
-        correlation_id: &str,
+        correlation_id: &CorrelationId,
     ) -> Result<FulfillOutcome, StoreError> {
-        self.retry_auth("fulfill", || self.fulfill_once(id, correlation_id))
+        self.retry_auth("fulfill", || {
+            self.fulfill_once(id, correlation_id.as_str())
+        })
             .await
     }
 }

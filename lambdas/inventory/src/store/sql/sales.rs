@@ -8,8 +8,8 @@ use super::orders::insert_transition;
 use super::outbox::insert_outbox;
 use super::{Adapter, Db, dialect};
 use crate::domain::{
-    FactoryOrderId, Millis, OrderRef, OrderStatus, Sale, SaleRequest, StockOutEvent, new_id,
-    now_millis,
+    CorrelationId, EventId, FactoryOrderId, Millis, OrderRef, OrderStatus, Sale, SaleId,
+    SaleRequest, StockOutEvent, now_millis,
 };
 use crate::store::error::is_unique_violation;
 use crate::store::rows::{KeyedSaleRow, OrderRefRow, RefusalRow};
@@ -77,7 +77,7 @@ async fn insert_order(
     tx: &mut Tx,
     id: &FactoryOrderId,
     sku: &str,
-    correlation_id: &str,
+    correlation_id: &CorrelationId,
     now: Millis,
 ) -> Result<u64, sqlx::Error> {
     sqlx::query(
@@ -86,7 +86,7 @@ async fn insert_order(
          SELECT ?, sku, reorder_quantity, 'pending', 0, ?, ?, ? FROM products WHERE sku = ?",
     )
     .bind(id.as_str())
-    .bind(correlation_id)
+    .bind(correlation_id.as_str())
     .bind(now)
     .bind(now)
     .bind(sku)
@@ -107,7 +107,7 @@ async fn order_quantity(tx: &mut Tx, id: &FactoryOrderId) -> Result<i64, sqlx::E
 pub(super) async fn ensure_open_order(
     tx: &mut Tx,
     sku: &str,
-    correlation_id: &str,
+    correlation_id: &CorrelationId,
     now: Millis,
 ) -> Result<(OrderRef, Option<StockOutEvent>), StoreError> {
     if let Some(open) = open_order_for_sku(tx, sku).await? {
@@ -135,7 +135,7 @@ pub(super) async fn ensure_open_order(
     let quantity = order_quantity(tx, &id).await?;
     insert_transition(tx, &id, "pending", "stock-out: factory order opened", now).await?;
     let sku = crate::store::rows::sku_of(sku)?;
-    let event = StockOutEvent::new(new_id(), &id, &sku, quantity, correlation_id, now);
+    let event = StockOutEvent::new(EventId::new(), &id, &sku, quantity, correlation_id, now);
     insert_outbox(tx, &event).await?;
     Ok((
         OrderRef {
@@ -148,8 +148,8 @@ pub(super) async fn ensure_open_order(
 
 impl Adapter {
     /// The committed sale `id` (`Sales::sale`).
-    pub(super) async fn sale_read(&self, id: &str) -> Result<Option<Sale>, StoreError> {
-        sale_by_id(self.pool(), id)
+    pub(super) async fn sale_read(&self, id: &SaleId) -> Result<Option<Sale>, StoreError> {
+        sale_by_id(self.pool(), id.as_str())
             .await?
             .map(KeyedSaleRow::into_sale)
             .transpose()
@@ -159,10 +159,10 @@ impl Adapter {
     /// answer was lost, and the first attempt committed: its sale), else the idempotency key.
     pub(super) async fn replay_as(
         &self,
-        id: &str,
+        id: &SaleId,
         req: &SaleRequest,
     ) -> Result<SaleOutcome, StoreError> {
-        if let Some(row) = sale_by_id(self.pool(), id).await? {
+        if let Some(row) = sale_by_id(self.pool(), id.as_str()).await? {
             return row.replay_by_id(req);
         }
         self.replay(req).await
