@@ -45,7 +45,9 @@ impl CodeDeployRecorder {
             got: Mutex::new(Vec::new()),
             notify: Notify::new(),
         });
-        let app = Router::new().route("/", post(record)).with_state(me.clone());
+        let app = Router::new()
+            .route("/", post(record))
+            .with_state(me.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(l, app).await;
         });
@@ -168,7 +170,11 @@ impl PreTraffic {
 /// the new versions' ARNs, plus the Lambda and CodeDeploy endpoints of the harness), invoked
 /// asynchronously (Lambda's retries of a function error) with a lifecycle event, then the
 /// report it sent, waited for up to three times the hook's `Timeout`.
-pub async fn pre_traffic(h: &Harness, function: &str, new: &[Version]) -> Result<PreTraffic, Error> {
+pub async fn pre_traffic(
+    h: &Harness,
+    function: &str,
+    new: &[Version],
+) -> Result<PreTraffic, Error> {
     let hook = h
         .template
         .pre_traffic_hook(function, &h.values)?
@@ -196,12 +202,18 @@ pub async fn pre_traffic(h: &Harness, function: &str, new: &[Version]) -> Result
             *value = arn.clone();
         }
     }
-    spec.env.insert("AWS_ENDPOINT_URL_LAMBDA".into(), lambda_url);
     spec.env
-        .insert("AWS_ENDPOINT_URL_CODEDEPLOY".into(), codedeploy.base.clone());
+        .insert("AWS_ENDPOINT_URL_LAMBDA".into(), lambda_url);
+    spec.env.insert(
+        "AWS_ENDPOINT_URL_CODEDEPLOY".into(),
+        codedeploy.base.clone(),
+    );
     let timeout = spec.timeout;
     let running = Function::start(spec, h.logs.clone()).await?;
-    let deployment_id = format!("d-{}", &uuid::Uuid::new_v4().simple().to_string()[..9].to_uppercase());
+    let deployment_id = format!(
+        "d-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..9].to_uppercase()
+    );
     let execution_id = uuid::Uuid::new_v4().to_string();
     let event = json!({
         "DeploymentId": deployment_id,

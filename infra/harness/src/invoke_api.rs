@@ -69,11 +69,10 @@ pub async fn serve_with(
 impl Functions {
     /// The function `name` reaches, and the version it reports having run.
     fn find(&self, name: &str) -> Option<(Arc<Function>, String)> {
-        let arn_of = |f: &Function| f.arn().to_owned();
         if let Some((arn, f)) = self.versions.iter().find(|(arn, f)| {
             name == arn.as_str()
                 || arn
-                    .strip_prefix(&format!("{}:", arn_of(f)))
+                    .strip_prefix(&format!("{}:", f.arn()))
                     .is_some_and(|q| name == format!("{}:{q}", f.spec.name))
         }) {
             let qualifier = arn.rsplit(':').next().unwrap_or("$LATEST").to_owned();
@@ -183,12 +182,18 @@ mod tests {
 
     #[test]
     fn the_log_tail_is_the_last_4_kb() {
-        let lines: Vec<String> = (0..200).map(|i| format!("line {i:04} {}", "x".repeat(40))).collect();
+        let lines: Vec<String> = (0..200)
+            .map(|i| format!("line {i:04} {}", "x".repeat(40)))
+            .collect();
         let tail = base64::engine::general_purpose::STANDARD
             .decode(log_result(&lines))
             .unwrap();
         assert_eq!(tail.len(), 4096);
-        assert!(String::from_utf8(tail).unwrap().ends_with(&format!("{}\n", lines[199])));
+        assert!(
+            String::from_utf8(tail)
+                .unwrap()
+                .ends_with(&format!("{}\n", lines[199]))
+        );
         let short = base64::engine::general_purpose::STANDARD
             .decode(log_result(&["a".into(), "b".into()]))
             .unwrap();

@@ -38,7 +38,10 @@ impl Invoker for LambdaInvoker {
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
         Ok(Invoked {
             function_error: out.function_error().map(str::to_owned),
-            payload: out.payload().map(|b| b.as_ref().to_vec()).unwrap_or_default(),
+            payload: out
+                .payload()
+                .map(|b| b.as_ref().to_vec())
+                .unwrap_or_default(),
             log_tail,
         })
     }
@@ -54,7 +57,12 @@ impl CodeDeployReporter {
 
 #[async_trait::async_trait]
 impl Reporter for CodeDeployReporter {
-    async fn report(&self, deployment_id: &str, execution_id: &str, status: Status) -> Result<(), String> {
+    async fn report(
+        &self,
+        deployment_id: &str,
+        execution_id: &str,
+        status: Status,
+    ) -> Result<(), String> {
         let status = match status {
             Status::Succeeded => LifecycleEventStatus::Succeeded,
             Status::Failed => LifecycleEventStatus::Failed,

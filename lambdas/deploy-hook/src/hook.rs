@@ -18,7 +18,12 @@ pub trait Invoker: Send + Sync {
 /// Tells CodeDeploy how the lifecycle hook went.
 #[async_trait::async_trait]
 pub trait Reporter: Send + Sync {
-    async fn report(&self, deployment_id: &str, execution_id: &str, status: Status) -> Result<(), String>;
+    async fn report(
+        &self,
+        deployment_id: &str,
+        execution_id: &str,
+        status: Status,
+    ) -> Result<(), String>;
 }
 
 /// `PutLifecycleEventHookExecutionStatus`'s status.

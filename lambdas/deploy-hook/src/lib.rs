@@ -20,5 +20,6 @@ pub use probes::{Run, Target};
 /// the answer), at least one second.
 pub fn budget(deadline_ms: u64, now_ms: u64, margin: std::time::Duration) -> std::time::Duration {
     let left = std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-    left.saturating_sub(margin).max(std::time::Duration::from_secs(1))
+    left.saturating_sub(margin)
+        .max(std::time::Duration::from_secs(1))
 }

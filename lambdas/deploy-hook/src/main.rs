@@ -16,7 +16,10 @@ async fn main() -> Result<(), Error> {
     let versions = vec![
         (Target::SalesApi, env.required("SALES_API_VERSION_ARN")?),
         (Target::Restock, env.required("RESTOCK_VERSION_ARN")?),
-        (Target::FactoryOrderer, env.required("FACTORY_ORDERER_VERSION_ARN")?),
+        (
+            Target::FactoryOrderer,
+            env.required("FACTORY_ORDERER_VERSION_ARN")?,
+        ),
     ];
     let signer = CallbackSigner::new(&callback_secret_from_env(&env, Some(&sdk)).await?);
     let hook = Hook {

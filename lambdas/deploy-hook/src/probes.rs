@@ -288,7 +288,10 @@ pub fn judge(expect: &Expect, got: &Invoked) -> Result<String, String> {
         Expect::Http { status, error, key } => {
             let (got_status, body) = http_answer(&answer)?;
             let code = body.get("error").and_then(Value::as_str);
-            let said = format!("{got_status}{}", code.map(|c| format!(" {c}")).unwrap_or_default());
+            let said = format!(
+                "{got_status}{}",
+                code.map(|c| format!(" {c}")).unwrap_or_default()
+            );
             if got_status != *status || code != *error {
                 return Err(format!(
                     "answered {said}, expected {status}{}: {}",
@@ -299,7 +302,10 @@ pub fn judge(expect: &Expect, got: &Invoked) -> Result<String, String> {
             if let Some(k) = key
                 && body.get(*k).is_none()
             {
-                return Err(format!("answered {said} without {k:?}: {}", excerpt(&body.to_string())));
+                return Err(format!(
+                    "answered {said} without {k:?}: {}",
+                    excerpt(&body.to_string())
+                ));
             }
             Ok(said)
         }
@@ -331,7 +337,10 @@ pub fn judge(expect: &Expect, got: &Invoked) -> Result<String, String> {
                      tail does not say {log_says:?}): {}",
                     excerpt_end(tail)
                 )),
-                None => Err("no log tail came back (LogType=Tail): cannot tell why the record failed".into()),
+                None => Err(
+                    "no log tail came back (LogType=Tail): cannot tell why the record failed"
+                        .into(),
+                ),
             }
         }
     }
@@ -344,7 +353,10 @@ fn http_answer(answer: &Value) -> Result<(u16, Value), String> {
         .and_then(Value::as_u64)
         .and_then(|s| u16::try_from(s).ok())
         .ok_or_else(|| format!("not an HTTP answer: {}", excerpt(&answer.to_string())))?;
-    let text = answer.get("body").and_then(Value::as_str).unwrap_or_default();
+    let text = answer
+        .get("body")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let text = if answer.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) {
         use base64::Engine;
         let bytes = base64::engine::general_purpose::STANDARD

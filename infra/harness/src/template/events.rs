@@ -238,7 +238,11 @@ impl Template {
     /// The pre-traffic hook of a function's gradual deployment
     /// (`DeploymentPreference.Hooks.PreTraffic`), as the logical id of that hook function.
     pub fn pre_traffic_hook(&self, function: &str, v: &Values) -> Result<Option<String>, Error> {
-        let hook = self.prop(function, &["DeploymentPreference", "Hooks", "PreTraffic"], v)?;
+        let hook = self.prop(
+            function,
+            &["DeploymentPreference", "Hooks", "PreTraffic"],
+            v,
+        )?;
         Ok(logical_of(&hook, v))
     }
 

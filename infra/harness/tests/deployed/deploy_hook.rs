@@ -11,7 +11,11 @@ use crate::fault_stack::FaultStack;
 use lambda_harness::hook::{Version, pre_traffic, publish_version};
 use serde_json::Value;
 
-const TRAFFIC: [&str; 3] = ["SalesApiFunction", "RestockFunction", "FactoryOrdererFunction"];
+const TRAFFIC: [&str; 3] = [
+    "SalesApiFunction",
+    "RestockFunction",
+    "FactoryOrdererFunction",
+];
 
 /// Rows that a probe must never change: products, stock, sales, orders, outbox events.
 async fn data(s: &FaultStack) -> Vec<i64> {
@@ -49,7 +53,8 @@ async fn publish_all(s: &FaultStack, n: u32, env: &[(&str, &str)]) -> Vec<Versio
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pre_traffic_hook_passes_a_good_build_and_fails_one_without_its_database() {
-    let s = crate::fault_stack::start("deploy-hook", crate::fault_stack::moto(), None, |_| {}).await;
+    let s =
+        crate::fault_stack::start("deploy-hook", crate::fault_stack::moto(), None, |_| {}).await;
     a_good_build_passes_and_changes_nothing(&s).await;
     a_build_that_cannot_reach_its_database_fails(&s).await;
 }
@@ -67,12 +72,25 @@ async fn a_good_build_passes_and_changes_nothing(s: &FaultStack) {
         .await;
     assert!(st == 200 || st == 201, "{st} {b}");
     let before = data(s).await;
+    let live: Vec<u64> = TRAFFIC
+        .iter()
+        .map(|f| s.h.functions[*f].invocations())
+        .collect();
     let new = publish_all(s, 2, &[]).await;
     let run = pre_traffic(&s.h, "SalesApiFunction", &new)
         .await
         .expect("hook runs");
-    let answer = run.answer.as_ref().and_then(|a| a.json()).unwrap_or_default();
-    assert_eq!(run.status(), Some("Succeeded"), "report {:?}, hook answer {answer}", run.report);
+    let answer = run
+        .answer
+        .as_ref()
+        .and_then(|a| a.json())
+        .unwrap_or_default();
+    assert_eq!(
+        run.status(),
+        Some("Succeeded"),
+        "report {:?}, hook answer {answer}",
+        run.report
+    );
     let report = run.report.clone().unwrap_or_default();
     assert_eq!(report["deploymentId"], run.deployment_id.as_str());
     let steps = steps(&answer);
@@ -81,10 +99,17 @@ async fn a_good_build_passes_and_changes_nothing(s: &FaultStack) {
     // Each new version was invoked by its qualified ARN; the functions behind the alias were not.
     for v in &new {
         assert!(v.running.invocations() > 0, "{} not probed", v.arn);
-        assert!(steps.iter().any(|st| st["version"] == v.arn.as_str()), "{answer}");
+        assert!(
+            steps.iter().any(|st| st["version"] == v.arn.as_str()),
+            "{answer}"
+        );
     }
-    for f in TRAFFIC {
-        assert_eq!(s.h.functions[f].invocations(), 0, "{f}: the live version got a probe");
+    for (f, n) in TRAFFIC.iter().zip(live) {
+        assert_eq!(
+            s.h.functions[*f].invocations(),
+            n,
+            "{f}: the live version got a probe"
+        );
     }
     assert_eq!(data(s).await, before, "a probe changed the data");
     eprintln!(
@@ -107,9 +132,21 @@ async fn a_build_that_cannot_reach_its_database_fails(s: &FaultStack) {
     let run = pre_traffic(&s.h, "RestockFunction", &new)
         .await
         .expect("hook runs");
-    let answer = run.answer.as_ref().and_then(|a| a.json()).unwrap_or_default();
-    assert_eq!(run.status(), Some("Failed"), "report {:?}, hook answer {answer}", run.report);
-    let failed: Vec<Value> = steps(&answer).into_iter().filter(|st| st["ok"] == false).collect();
+    let answer = run
+        .answer
+        .as_ref()
+        .and_then(|a| a.json())
+        .unwrap_or_default();
+    assert_eq!(
+        run.status(),
+        Some("Failed"),
+        "report {:?}, hook answer {answer}",
+        run.report
+    );
+    let failed: Vec<Value> = steps(&answer)
+        .into_iter()
+        .filter(|st| st["ok"] == false)
+        .collect();
     let reason = |f: &str| {
         failed
             .iter()
@@ -120,11 +157,25 @@ async fn a_build_that_cannot_reach_its_database_fails(s: &FaultStack) {
     };
     // sales-api and restock answer 503 unavailable; the orderer fails its record for the
     // database, not for the unknown order (its log tail tells).
-    assert!(reason("sales-api").contains("answered 503 unavailable"), "{answer}");
-    assert!(reason("restock").contains("answered 503 unavailable"), "{answer}");
-    assert!(reason("factory-orderer").contains("not because its order is unknown"), "{answer}");
+    assert!(
+        reason("sales-api").contains("answered 503 unavailable"),
+        "{answer}"
+    );
+    assert!(
+        reason("restock").contains("answered 503 unavailable"),
+        "{answer}"
+    );
+    assert!(
+        reason("factory-orderer").contains("not because its order is unknown"),
+        "{answer}"
+    );
     // The sale was never attempted: the read before it failed.
-    assert!(!steps(&answer).iter().any(|st| st["step"].as_str().is_some_and(|n| n.starts_with("POST /sales"))), "{answer}");
+    assert!(
+        !steps(&answer).iter().any(|st| st["step"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("POST /sales"))),
+        "{answer}"
+    );
     assert_eq!(data(s).await, before);
     eprintln!(
         "pre-traffic hook, build without its database: {} in {:?} ({})",

@@ -137,7 +137,12 @@ fn time(t: Option<&DateTime>) -> Value {
 }
 
 /// One deployment as `deployments` shows it.
-fn deployment(d: &DeploymentInfo, function: &str, alarms: &[(String, String)], stack: &str) -> Value {
+fn deployment(
+    d: &DeploymentInfo,
+    function: &str,
+    alarms: &[(String, String)],
+    stack: &str,
+) -> Value {
     let (from, to) = versions(d);
     let error = d.error_information();
     let code = error.and_then(|e| e.code()).map(|c| c.as_str().to_owned());

@@ -37,16 +37,42 @@ fn resource(logical: &str, physical: &str, ty: &str) -> StackResourceSummary {
 fn cloudformation(with_codedeploy: bool) -> aws_sdk_cloudformation::Client {
     let rule = mock!(aws_sdk_cloudformation::Client::list_stack_resources).then_output(move || {
         let mut out = vec![
-            resource("SalesApiCanaryErrorsAlarm", SALES_ALARM, "AWS::CloudWatch::Alarm"),
-            resource("HttpApiCanary5xxAlarm", "donut-pipeline-HttpApiCanary5xxAlarm-QQ", "AWS::CloudWatch::Alarm"),
-            resource("SalesApiFunction", "donut-pipeline-SalesApiFunction-x", "AWS::Lambda::Function"),
+            resource(
+                "SalesApiCanaryErrorsAlarm",
+                SALES_ALARM,
+                "AWS::CloudWatch::Alarm",
+            ),
+            resource(
+                "HttpApiCanary5xxAlarm",
+                "donut-pipeline-HttpApiCanary5xxAlarm-QQ",
+                "AWS::CloudWatch::Alarm",
+            ),
+            resource(
+                "SalesApiFunction",
+                "donut-pipeline-SalesApiFunction-x",
+                "AWS::Lambda::Function",
+            ),
         ];
         if with_codedeploy {
-            out.push(resource("ServerlessDeploymentApplication", APP, "AWS::CodeDeploy::Application"));
-            out.push(resource("SalesApiFunctionDeploymentGroup", SALES_GROUP, "AWS::CodeDeploy::DeploymentGroup"));
-            out.push(resource("FactoryOrdererFunctionDeploymentGroup", ORDERER_GROUP, "AWS::CodeDeploy::DeploymentGroup"));
+            out.push(resource(
+                "ServerlessDeploymentApplication",
+                APP,
+                "AWS::CodeDeploy::Application",
+            ));
+            out.push(resource(
+                "SalesApiFunctionDeploymentGroup",
+                SALES_GROUP,
+                "AWS::CodeDeploy::DeploymentGroup",
+            ));
+            out.push(resource(
+                "FactoryOrdererFunctionDeploymentGroup",
+                ORDERER_GROUP,
+                "AWS::CodeDeploy::DeploymentGroup",
+            ));
         }
-        ListStackResourcesOutput::builder().set_stack_resource_summaries(Some(out)).build()
+        ListStackResourcesOutput::builder()
+            .set_stack_resource_summaries(Some(out))
+            .build()
     });
     mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, [&rule])
 }
@@ -131,11 +157,14 @@ fn codedeploy() -> aws_sdk_codedeploy::Client {
             .set_deployments(Some(ids.iter().map(|s| (*s).to_owned()).collect()))
             .build()
     });
-    let get = mock!(aws_sdk_codedeploy::Client::batch_get_deployments).then_compute_output(|input| {
-        BatchGetDeploymentsOutput::builder()
-            .set_deployments_info(Some(input.deployment_ids().iter().map(|id| info(id)).collect()))
-            .build()
-    });
+    let get =
+        mock!(aws_sdk_codedeploy::Client::batch_get_deployments).then_compute_output(|input| {
+            BatchGetDeploymentsOutput::builder()
+                .set_deployments_info(Some(
+                    input.deployment_ids().iter().map(|id| info(id)).collect(),
+                ))
+                .build()
+        });
     mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, [&list, &get])
 }
 
@@ -149,14 +178,23 @@ async fn a_rollback_shows_the_deployment_the_alarm_that_stopped_it_and_the_rollb
     assert_eq!(v["stopped"], 2);
     let d: &Vec<Value> = v["deployments"].as_array().unwrap();
     // Functions in order, newest first within each.
-    let ids: Vec<&str> = d.iter().map(|x| x["deployment_id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["d-ORD000004", "d-RBK000003", "d-BAD000002", "d-OLD000001"]);
+    let ids: Vec<&str> = d
+        .iter()
+        .map(|x| x["deployment_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["d-ORD000004", "d-RBK000003", "d-BAD000002", "d-OLD000001"]
+    );
     let bad = &d[2];
     assert_eq!(bad["function"], "SalesApiFunction");
     assert_eq!(bad["status"], "Stopped");
     assert_eq!(bad["config"], "Canary10Percent5Minutes");
     assert_eq!(bad["versions"], "2 -> 3");
-    assert_eq!(bad["stopped_by"], serde_json::json!(["SalesApiCanaryErrorsAlarm"]));
+    assert_eq!(
+        bad["stopped_by"],
+        serde_json::json!(["SalesApiCanaryErrorsAlarm"])
+    );
     assert_eq!(bad["why"], "stopped by alarm SalesApiCanaryErrorsAlarm");
     assert_eq!(bad["rollback_deployment_id"], "d-RBK000003");
     let rollback = &d[1];
@@ -164,16 +202,33 @@ async fn a_rollback_shows_the_deployment_the_alarm_that_stopped_it_and_the_rollb
     assert_eq!(rollback["rolls_back"], "d-BAD000002");
     assert_eq!(rollback["versions"], "3 -> 2");
     assert_eq!(rollback["why"], Value::Null);
-    assert!(d[0]["why"].as_str().unwrap().starts_with("the pre-traffic hook reported Failed"));
+    assert!(
+        d[0]["why"]
+            .as_str()
+            .unwrap()
+            .starts_with("the pre-traffic hook reported Failed")
+    );
     assert_eq!(d[0]["function"], "FactoryOrdererFunction");
 
     let text = crate::render::deployments(&crate::render::view(&v).unwrap(), false);
     eprintln!("{text}");
-    assert!(text.starts_with("stack donut-pipeline: 4 deployment(s), 2 stopped or failed\n"), "{text}");
+    assert!(
+        text.starts_with("stack donut-pipeline: 4 deployment(s), 2 stopped or failed\n"),
+        "{text}"
+    );
     assert!(text.contains("d-BAD000002 (SalesApiFunction): stopped by alarm SalesApiCanaryErrorsAlarm; rolled back by d-RBK000003"), "{text}");
     assert!(text.contains(&format!("CodeDeploy: One or more alarms have been activated according to the Amazon CloudWatch metrics you selected, and the affected deployments have been stopped. Activated alarms: <{SALES_ALARM}>")), "{text}");
     let header = text.lines().nth(1).unwrap();
-    for col in ["FUNCTION", "DEPLOYMENT", "STATUS", "CONFIG", "VERSIONS", "STARTED", "ENDED", "WHY"] {
+    for col in [
+        "FUNCTION",
+        "DEPLOYMENT",
+        "STATUS",
+        "CONFIG",
+        "VERSIONS",
+        "STARTED",
+        "ENDED",
+        "WHY",
+    ] {
         assert!(header.contains(col), "{header}");
     }
 }
@@ -183,7 +238,12 @@ async fn max_keeps_the_newest_per_function() {
     let v = stack_deployments(&cloudformation(true), &codedeploy(), STACK, 1)
         .await
         .unwrap();
-    let ids: Vec<&str> = v["deployments"].as_array().unwrap().iter().map(|x| x["deployment_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = v["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["deployment_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["d-ORD000004", "d-RBK000003"]);
 }
 
@@ -192,7 +252,14 @@ async fn a_stack_without_gradual_deployments_says_so() {
     // No CodeDeploy call is made: the client has no rules.
     let none: [&aws_smithy_mocks::Rule; 0] = [];
     let cd = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, none);
-    let v = stack_deployments(&cloudformation(false), &cd, STACK, 5).await.unwrap();
+    let v = stack_deployments(&cloudformation(false), &cd, STACK, 5)
+        .await
+        .unwrap();
     assert_eq!(v["count"], 0);
-    assert!(v["note"].as_str().unwrap().contains("no CodeDeploy application"));
+    assert!(
+        v["note"]
+            .as_str()
+            .unwrap()
+            .contains("no CodeDeploy application")
+    );
 }
