@@ -156,8 +156,10 @@ fn deployment(
             .collect(),
         _ => Vec::new(),
     };
+    let rollback = d.rollback_info();
+    let rolls_back = rollback.and_then(|r| r.rollback_triggering_deployment_id());
     let why = match code.as_deref() {
-        None => Value::Null,
+        None => rolls_back.map_or(Value::Null, |id| json!(format!("the rollback of {id}"))),
         Some("ALARM_ACTIVE") if !stopped_by.is_empty() => {
             json!(format!("stopped by alarm {}", stopped_by.join(", ")))
         }
@@ -167,7 +169,6 @@ fn deployment(
         Some("MANUAL_STOP") => json!("stopped by hand (stop-deployment)"),
         Some(c) => json!(format!("{c}: {message}")),
     };
-    let rollback = d.rollback_info();
     let config = d
         .deployment_config_name()
         .map(|c| c.trim_start_matches("CodeDeployDefault.Lambda").to_owned());
@@ -190,7 +191,7 @@ fn deployment(
         "error_code": code,
         "error_message": error.and_then(|e| e.message()),
         "rollback_deployment_id": rollback.and_then(|r| r.rollback_deployment_id()),
-        "rolls_back": rollback.and_then(|r| r.rollback_triggering_deployment_id()),
+        "rolls_back": rolls_back,
         "rollback_message": rollback.and_then(|r| r.rollback_message()),
     })
 }

@@ -152,8 +152,8 @@ pub(crate) fn deployments(d: &Deployments, colour: bool) -> String {
     }
     out += &rows::<&DeploymentRow>(d.deployments.iter().map(|x| &x.row), &[2], colour);
     for x in &d.deployments {
-        if x.row.why.is("-") {
-            continue;
+        if x.error_message.is("-") {
+            continue; // nothing went wrong (a rollback deployment says whose in WHY)
         }
         out += &format!(
             "\n{} ({}): {}",

@@ -149,8 +149,6 @@ pub struct DeploymentDetail {
     pub error_message: Cell,
     #[serde(default)]
     pub rollback_deployment_id: Cell,
-    #[serde(default)]
-    pub rolls_back: Cell,
 }
 
 row!(ConditionAlarm {

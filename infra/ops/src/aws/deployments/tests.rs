@@ -31,7 +31,6 @@ fn resource(logical: &str, physical: &str, ty: &str) -> StackResourceSummary {
         .last_updated_timestamp(DateTime::from_secs(0))
         .resource_status(aws_sdk_cloudformation::types::ResourceStatus::UpdateComplete)
         .build()
-        .unwrap()
 }
 
 fn cloudformation(with_codedeploy: bool) -> aws_sdk_cloudformation::Client {
@@ -201,7 +200,7 @@ async fn a_rollback_shows_the_deployment_the_alarm_that_stopped_it_and_the_rollb
     assert_eq!(rollback["creator"], "codeDeployRollback");
     assert_eq!(rollback["rolls_back"], "d-BAD000002");
     assert_eq!(rollback["versions"], "3 -> 2");
-    assert_eq!(rollback["why"], Value::Null);
+    assert_eq!(rollback["why"], "the rollback of d-BAD000002");
     assert!(
         d[0]["why"]
             .as_str()
