@@ -21,6 +21,7 @@ help:
 # build-<LogicalId>: ; @$(SAM_BUILD) <binary>   (the function's Metadata.BuildProperties.Binary)
 .PHONY: build-SalesApiFunction build-RestockFunction build-FactoryOrdererFunction build-OutboxRelayFunction
 .PHONY: build-ApiCaptureFunction build-ExporterFunction build-MigrateFunction build-FactorySimFunction
+.PHONY: build-DeployHookFunction
 build-SalesApiFunction: ; @$(SAM_BUILD) sales-api
 build-RestockFunction: ; @$(SAM_BUILD) restock
 build-FactoryOrdererFunction: ; @$(SAM_BUILD) factory-orderer
@@ -29,3 +30,4 @@ build-ApiCaptureFunction: ; @$(SAM_BUILD) api-capture
 build-ExporterFunction: ; @$(SAM_BUILD) exporter
 build-MigrateFunction: ; @$(SAM_BUILD) migrate
 build-FactorySimFunction: ; @$(SAM_BUILD) factory-sim
+build-DeployHookFunction: ; @$(SAM_BUILD) deploy-hook

@@ -227,6 +227,8 @@ ADAPTERS = {  # identifier in main.rs -> (action, variable naming the resource)
     "admin_token_from_env": ("secretsmanager:GetSecretValue", "ADMIN_TOKEN_SECRET_ARN"),
     "callback_secret_from_env": ("secretsmanager:GetSecretValue", "CALLBACK_SECRET_ARN"),
     "app_user_from_env": ("secretsmanager:GetSecretValue", "DB_APP_SECRET_ARN"),  # migrate
+    "LambdaInvoker": ("lambda:InvokeFunction", None),  # deploy-hook: the new versions
+    "CodeDeployReporter": ("codedeploy:PutLifecycleEventHookExecutionStatus", None),  # deploy-hook
 }
 HELPER_VARS = {
     "database_from_env": ["DB_SECRET_ARN", "DB_HOST", "DB_NAME"],
@@ -1096,6 +1098,23 @@ def sam_transformed(t: Template) -> dict | None:
     return transform(data, {}, NoManagedPolicies())
 
 
+def transformed_or_fail(t: Template, r: Results) -> dict | None:
+    """sam_transformed (once per template), with a transform error reported as a failure instead
+    of a crash."""
+    import logging  # noqa: PLC0415
+
+    if "sam" in t.__dict__:
+        return t.__dict__["sam"]
+    # samtranslator warns about its own feature toggles on every DeploymentPreference.
+    logging.getLogger("samtranslator").setLevel(logging.ERROR)
+    try:
+        t.__dict__["sam"] = sam_transformed(t)
+    except Exception as e:  # noqa: BLE001 - samtranslator raises its own exception types
+        r.check(False, "the SAM transform accepts the template", str(e)[:500])
+        t.__dict__["sam"] = None
+    return t.__dict__["sam"]
+
+
 def config_rs_env() -> tuple[set[str], set[str]]:
     """(required, optional) variables lambdas/inventory/src/config.rs reads - database_from_env and
     the other shared helpers every database function goes through."""
@@ -1206,7 +1225,7 @@ def check_deploy_safety(t: Template, r: Results, use_code: bool) -> None:
     # 6. on-failure destinations of asynchronously invoked functions
     asyncs = async_functions(t)
     r.check(bool(asyncs), "some functions are invoked asynchronously")
-    transformed = sam_transformed(t)
+    transformed = transformed_or_fail(t, r)
     outputs = (t.data.get("Outputs") or {})
     # The real donut-ops source (the self-test's synthetic workspace replaces every main.rs).
     ops_text = ops_source()
@@ -1597,6 +1616,7 @@ def ops_source() -> str:
 
 # The donut-ops commands an alarm may send the on-call to (infra/ops: `donut-ops --help`).
 OPS_COMMANDS = ("dlq list", "dlq redrive", "failures list", "failures redrive", "orders list", "orders retry",
+                "deployments",
                 "sku history", "alarms")
 
 
@@ -1617,6 +1637,202 @@ def check_alarm_runbooks(t: Template, r: Results) -> None:
         a = re.search(r"docs/operations\.md#([a-z0-9_-]+)", desc)
         r.check(bool(a) and a.group(1) in anchors, f"{aid}: links a runbook section of docs/operations.md",
                 f"anchor {a.group(1) if a else None!r} not among the headings of docs/operations.md")
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradual deployments (issue 24): the functions that serve traffic shift to a new version through
+# CodeDeploy, behind a pre-traffic hook, and roll back on alarms that watch the new version.
+# ---------------------------------------------------------------------------------------------
+# Functions that serve traffic but deploy at once, and why (docs/deploy.md says the same).
+GRADUAL_EXEMPT = {"factory-sim": "a stand-in for the legacy Factory API, deployed only without FactoryUrl"}
+CANARY_METRICS = ("Errors", "Throttles")
+HOOK_ACTIONS = {"lambda:InvokeFunction", "codedeploy:PutLifecycleEventHookExecutionStatus",
+                "secretsmanager:GetSecretValue"}
+# SAM's predefined deployment configurations (samtranslator: CODEDEPLOY_PREDEFINED_CONFIGURATIONS_LIST).
+DEPLOYMENT_TYPES = {"Canary10Percent5Minutes", "Canary10Percent10Minutes", "Canary10Percent15Minutes",
+                    "Canary10Percent30Minutes", "Linear10PercentEvery1Minute", "Linear10PercentEvery2Minutes",
+                    "Linear10PercentEvery3Minutes", "Linear10PercentEvery10Minutes", "AllAtOnce"}
+
+
+def traffic_functions(t: Template) -> dict[str, str]:
+    """logical id -> what sends it traffic: HTTP API routes, an SQS event source mapping, a
+    Function URL (the functions of GRADUAL_EXEMPT left out)."""
+    out: dict[str, str] = {}
+    for lid, fn in t.functions().items():
+        props = fn.get("Properties") or {}
+        if any(ev.get("Type") == "HttpApi" for ev in (props.get("Events") or {}).values()):
+            out[lid] = "HTTP API routes"
+        elif props.get("FunctionUrlConfig"):
+            out[lid] = "a Function URL"
+    for fid, _, _ in queue_consumers(t):
+        out.setdefault(fid, "an SQS event source mapping")
+    return {lid: why for lid, why in out.items() if t.binary(t.resources[lid]) not in GRADUAL_EXEMPT}
+
+
+def _executed_version_of(value, lid: str) -> bool:
+    """!GetAtt <lid>.Version.Version, in either GetAtt form."""
+    return isinstance(value, dict) and value.get("Fn::GetAtt") in ([lid, "Version.Version"], [f"{lid}.Version", "Version"])
+
+
+def watches_new_version(t: Template, aid: str, lid: str, alias: str, metric: str) -> tuple[bool, str]:
+    """Whether alarm `aid` fires on `metric` of the version of `lid` the template publishes, as
+    invoked through its alias (FunctionName, Resource <function>:<alias>, ExecutedVersion)."""
+    alarm = t.resources.get(aid) or {}
+    if alarm.get("Type") != "AWS::CloudWatch::Alarm":
+        return False, "not an alarm of the template"
+    p = alarm.get("Properties") or {}
+    if p.get("Namespace") != "AWS/Lambda" or p.get("MetricName") != metric:
+        return False, f"{p.get('Namespace')} {p.get('MetricName')}"
+    dims = {d.get("Name"): d.get("Value") for d in as_list(p.get("Dimensions"))}
+    if dims.get("FunctionName") != {"Ref": lid}:
+        return False, f"FunctionName {dims.get('FunctionName')!r}"
+    if text_of(dims.get("Resource")) != f"${{{lid}}}:{alias}":
+        return False, f"Resource {dims.get('Resource')!r}, not ${{{lid}}}:{alias}"
+    if not _executed_version_of(dims.get("ExecutedVersion"), lid):
+        return False, f"ExecutedVersion {dims.get('ExecutedVersion')!r}, not !GetAtt {lid}.Version.Version"
+    ok = (p.get("ComparisonOperator") == "GreaterThanThreshold" and number_at(t, p.get("Threshold")) == 0
+          and p.get("TreatMissingData") == "notBreaching")
+    return ok, "" if ok else "fires on > 0 with TreatMissingData notBreaching?"
+
+
+def api_5xx_alarm(t: Template, aid: str) -> bool:
+    """An alarm on the HTTP API's 5xx (a plain metric or one of a metric-math alarm's)."""
+    p = ((t.resources.get(aid) or {}).get("Properties")) or {}
+    metrics = [(p.get("Namespace"), p.get("MetricName"), p.get("Dimensions"))] + [
+        (((m.get("MetricStat") or {}).get("Metric") or {}).get("Namespace"),
+         ((m.get("MetricStat") or {}).get("Metric") or {}).get("MetricName"),
+         ((m.get("MetricStat") or {}).get("Metric") or {}).get("Dimensions"))
+        for m in as_list(p.get("Metrics"))]
+    apis = set(t.of_type("AWS::Serverless::HttpApi"))
+    return any(ns == "AWS/ApiGateway" and mn == "5xx" and refs(dims) & apis for ns, mn, dims in metrics)
+
+
+def check_gradual_deployments(t: Template, r: Results) -> None:
+    r.begin("gradual deployments: alias, preference, canary alarms on the new version, pre-traffic hook")
+    deploy_md = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    traffic = traffic_functions(t)
+    r.check(bool(traffic), "some functions serve traffic (HTTP API, SQS mapping, Function URL)")
+    hooks: dict[str, set[str]] = {}  # hook function -> the traffic functions it guards
+    params_seen: set[str] = set()
+    aliases: dict[str, str] = {}
+    for lid, why in sorted(traffic.items()):
+        props = t.resources[lid].get("Properties") or {}
+        who = t.binary(t.resources[lid]) or lid
+        alias = props.get("AutoPublishAlias")
+        if r.check(isinstance(alias, str) and bool(alias), f"{who} ({why}): AutoPublishAlias (each update publishes a "
+                   "version; the alias serves)"):
+            aliases[lid] = alias
+        pref = props.get("DeploymentPreference") or {}
+        typ = pref.get("Type")
+        params = refs(typ) & set(t.parameters) if isinstance(typ, dict) else set()
+        if r.check(len(params) == 1, f"{who}: DeploymentPreference.Type is a template parameter",
+                   f"got {typ!r}: one template for a first deploy / development (AllAtOnce) and updates (a canary)"):
+            (param,) = params
+            spec = t.parameters[param] or {}
+            allowed = [str(v) for v in as_list(spec.get("AllowedValues"))]
+            r.check(str(spec.get("Default", "")).startswith(("Canary", "Linear")),
+                    f"{who}: {param} defaults to a gradual shift (a canary)", f"default {spec.get('Default')!r}")
+            r.check("AllAtOnce" in allowed and set(allowed) <= DEPLOYMENT_TYPES,
+                    f"{who}: {param} allows AllAtOnce, and only SAM's deployment types", f"{allowed}")
+            params_seen.add(param)
+        r.check(str(pref.get("Enabled", True)).lower() != "false", f"{who}: DeploymentPreference enabled")
+        alarm_ids = {x for a in as_list(pref.get("Alarms")) for x in refs(a)}
+        for metric in CANARY_METRICS:
+            verdicts = {aid: watches_new_version(t, aid, lid, alias or "?", metric) for aid in sorted(alarm_ids)}
+            r.check(any(ok for ok, _ in verdicts.values()),
+                    f"{who}: a rollback alarm on the new version's {metric} (FunctionName, Resource "
+                    f"<function>:{alias}, ExecutedVersion !GetAtt {lid}.Version.Version)",
+                    "; ".join(f"{a}: {w}" for a, (ok, w) in verdicts.items()) or "no DeploymentPreference.Alarms")
+        if why == "HTTP API routes":
+            r.check(any(api_5xx_alarm(t, a) for a in alarm_ids), f"{who}: a rollback alarm on the HTTP API's 5xx")
+        for aid in sorted(alarm_ids):
+            r.check(aid in t.of_type("AWS::CloudWatch::Alarm"), f"{who}: rollback alarm {aid} is an alarm of the stack")
+        hook = refs((pref.get("Hooks") or {}).get("PreTraffic")) & set(t.functions())
+        if r.check(len(hook) == 1, f"{who}: a pre-traffic hook function (DeploymentPreference.Hooks.PreTraffic)"):
+            hooks.setdefault(hook.pop(), set()).add(lid)
+    # Event source mappings call the alias (CodeDeploy decides which version takes a batch).
+    for eid, esm in sorted(t.of_type("AWS::Lambda::EventSourceMapping").items()):
+        target = (esm.get("Properties") or {}).get("FunctionName")
+        for lid in sorted(refs(target) & set(traffic)):
+            r.check(target == {"Ref": f"{lid}.Alias"}, f"{eid}: calls {t.binary(t.resources[lid])}'s alias (!Ref {lid}.Alias)",
+                    f"got {target!r}: the function's unqualified ARN runs $LATEST, outside any deployment")
+    # After the transform: the API integrations, their permissions and the mappings name the alias.
+    transformed = transformed_or_fail(t, r)
+    if transformed is not None:
+        res = transformed.get("Resources") or {}
+        alias_ids = {lid: rid for rid, x in res.items() if x.get("Type") == "AWS::Lambda::Alias"
+                     for lid in refs((x.get("Properties") or {}).get("FunctionName"))}
+        uris = [json.dumps(x.get("Properties", {}).get("Body", {})) for x in res.values()
+                if x.get("Type") == "AWS::ApiGatewayV2::Api"]
+        for lid, why in sorted(traffic.items()):
+            who = t.binary(t.resources[lid])
+            if why != "HTTP API routes":
+                continue
+            aid = alias_ids.get(lid)
+            r.check(aid is not None and any(f"${{{aid}}}" in u for u in uris)
+                    and not any(f"${{{lid}.Arn}}" in u for u in uris),
+                    f"{who}: the HTTP API integrations call its alias (after the SAM transform)",
+                    f"alias {aid}: integrations name the function itself")
+            perms = [x.get("Properties") or {} for x in res.values() if x.get("Type") == "AWS::Lambda::Permission"
+                     and str((x.get("Properties") or {}).get("Principal", "")).startswith("apigateway")]
+            mine = [p for p in perms if refs(p.get("FunctionName")) & ({lid} | ({aid} if aid else set()))]
+            r.check(bool(mine) and all(refs(p.get("FunctionName")) == {aid} for p in mine),
+                    f"{who}: API Gateway may invoke its alias (after the SAM transform)",
+                    f"permissions on {[p.get('FunctionName') for p in mine]}")
+    # The hook: deployed in place, invokes exactly the new versions, reports to this stack's
+    # deployment groups, reads no database or admin secret.
+    admin_and_db = database_secret_ids(t) | {x for fns in migrations_resources(t).values() for f in fns
+                                             for x in refs(t.env(t.resources[f]).get("DB_SECRET_ARN"))}
+    admin_and_db |= {x for fn in t.functions().values() for x in refs(t.env(fn).get("ADMIN_TOKEN_SECRET_ARN"))}
+    for hid, guarded in sorted(hooks.items()):
+        fn = t.resources[hid]
+        hp = fn.get("Properties") or {}
+        who = t.binary(fn) or hid
+        r.check("AutoPublishAlias" not in hp and "DeploymentPreference" not in hp,
+                f"{who}: updated in place (a hook has no gradual deployment of its own)")
+        r.check(text_of(hp.get("FunctionName", "")).startswith("CodeDeployHook_")
+                or all(((t.resources[g].get("Properties") or {}).get("DeploymentPreference") or {}).get("Role")
+                       for g in guarded),
+                f"{who}: named CodeDeployHook_* (SAM's CodeDeploy role may invoke only those)",
+                f"FunctionName {hp.get('FunctionName')!r} and no DeploymentPreference.Role")
+        env = t.env(fn)
+        probed = {str(v["Ref"]).rsplit(".", 1)[0] for v in env.values()
+                  if isinstance(v, dict) and set(v) == {"Ref"} and str(v["Ref"]).endswith(".Version")}
+        for lid in sorted(guarded):
+            r.check(lid in probed, f"{who}: its environment names {lid}'s new version (!Ref {lid}.Version)",
+                    f"version variables name {sorted(probed)}")
+        stmts = t.statements(hid)
+        actions = {a for s_ in stmts for a in as_list(s_.get("Action"))}
+        r.check(actions <= HOOK_ACTIONS, f"{who}: granted nothing but {', '.join(sorted(HOOK_ACTIONS))}",
+                f"also {sorted(actions - HOOK_ACTIONS)}")
+        invoke = [res_ for s_ in t.grants(hid, "lambda:InvokeFunction") for res_ in as_list(s_.get("Resource"))]
+        targets = {str(x["Ref"]).rsplit(".", 1)[0] for x in invoke if isinstance(x, dict) and set(x) == {"Ref"}
+                   and str(x["Ref"]).endswith(".Version")}
+        r.check(bool(invoke) and len(targets) == len(invoke) and targets == guarded,
+                f"{who}: lambda:InvokeFunction only on the new versions it probes (!Ref <Function>.Version), "
+                "never a function, an alias or *", f"Resource {invoke!r}")
+        report = [res_ for s_ in t.grants(hid, "codedeploy:PutLifecycleEventHookExecutionStatus")
+                  for res_ in as_list(s_.get("Resource"))]
+        r.check(bool(report) and all(re.search(r":deploymentgroup:\$\{ServerlessDeploymentApplication\}/\*$",
+                                               text_of(x)) for x in report),
+                f"{who}: codedeploy:PutLifecycleEventHookExecutionStatus on this stack's deployment groups only",
+                f"Resource {report!r}")
+        reads = secret_reads(t, hid)
+        r.check(not reads & admin_and_db, f"{who}: reads no database or admin secret", f"reads {sorted(reads & admin_and_db)}")
+        r.check(hid not in database_functions(t), f"{who}: gets no database credentials")
+    # docs/deploy.md's "Safe updates" section: how it works, how to watch and force a rollback, and
+    # why every other function deploys at once.
+    m = re.search(r"^## [^\n]*Safe updates.*?(?=^## )", deploy_md, flags=re.M | re.S)
+    section = m.group(0) if m else ""
+    r.check(bool(section), "docs/deploy.md has a \"Safe updates\" section")
+    for phrase in ("AllAtOnce", "canary", "roll back", "ExecutedVersion", "pre-traffic hook", "expand/contract",
+                   "donut-ops --stack", "stop-deployment", *sorted(params_seen)):
+        r.check(phrase.lower() in section.lower(), f"docs/deploy.md, Safe updates: {phrase}")
+    gradual = set(traffic) | set(hooks)
+    for lid, fn in sorted(t.functions().items()):
+        binary = t.binary(fn) or lid
+        if lid not in gradual:
+            r.check(f"`{binary}`" in section, f"docs/deploy.md, Safe updates: why {binary} deploys at once")
 
 
 def run_checks(template_path: Path, use_code: bool, verbose: bool) -> int:
@@ -1648,6 +1864,7 @@ def run_checks(template_path: Path, use_code: bool, verbose: bool) -> int:
     check_guided_questions(t, r, template_path)
     check_tool_pins(r)
     check_alarm_runbooks(t, r)
+    check_gradual_deployments(t, r)
     for note in sorted(set(t.notes)):
         r.note(note)
     print(f"{r.passed} passed, {r.failed} failed")
@@ -1884,6 +2101,71 @@ def _capture_kept_forever(data: dict, prefix: str) -> dict:
     return data
 
 
+def _canary_dimension(data: dict, alarm: str, name: str, value) -> dict:
+    dims = data["Resources"][alarm]["Properties"]["Dimensions"]
+    kept = [d for d in dims if d["Name"] != name]
+    assert len(kept) < len(dims), f"{alarm} has no {name} dimension"
+    if value is not None:
+        kept.append({"Name": name, "Value": value})
+    data["Resources"][alarm]["Properties"]["Dimensions"] = kept
+    return data
+
+
+def _preference_alarms(data: dict, binary: str, change) -> dict:
+    lid = Template(data).function_by_binary()[binary]
+    pref = data["Resources"][lid]["Properties"]["DeploymentPreference"]
+    pref["Alarms"] = change(pref["Alarms"])
+    return data
+
+
+def _mapping_on_function(data: dict) -> dict:
+    esm = data["Resources"]["FactoryOrdersEventSourceMapping"]["Properties"]
+    assert esm["FunctionName"] == {"Ref": "FactoryOrdererFunction.Alias"}, esm["FunctionName"]
+    esm["FunctionName"] = {"Ref": "FactoryOrdererFunction"}
+    return data
+
+
+def _without_all_at_once(data: dict) -> dict:
+    p = data["Parameters"]["DeploymentPreferenceType"]
+    p["AllowedValues"] = [v for v in p["AllowedValues"] if v != "AllAtOnce"]
+    return data
+
+
+def _hook_statement(data: dict, sid: str, key: str | None, value) -> dict:
+    """Changes (or with key None removes) the hook's inline policy statement `sid`."""
+    lid = Template(data).function_by_binary()["deploy-hook"]
+    for policy in data["Resources"][lid]["Properties"]["Policies"]:
+        stmts = policy.get("Statement") if isinstance(policy, dict) else None
+        for st in stmts or []:
+            if st.get("Sid") == sid:
+                if key is None:
+                    stmts.remove(st)
+                else:
+                    st[key] = value
+                return data
+    raise AssertionError(f"the hook has no statement {sid}")
+
+
+def _hook_reads_database_secret(data: dict) -> dict:
+    lid = Template(data).function_by_binary()["deploy-hook"]
+    data["Resources"][lid]["Properties"]["Policies"].append(
+        {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "AppDatabaseSecret"}}})
+    return data
+
+
+def _hook_may_publish(data: dict) -> dict:
+    lid = Template(data).function_by_binary()["deploy-hook"]
+    data["Resources"][lid]["Properties"]["Policies"].append(
+        {"SNSPublishMessagePolicy": {"TopicName": {"Fn::GetAtt": ["StockOutTopic", "TopicName"]}}})
+    return data
+
+
+def _with_property(data: dict, binary: str, prop: str, value) -> dict:
+    lid = Template(data).function_by_binary()[binary]
+    data["Resources"][lid]["Properties"][prop] = value
+    return data
+
+
 def _subnets_on_getazs(data: dict) -> dict:
     for i, res in enumerate(Template(data).of_type("AWS::EC2::Subnet").values()):
         res["Properties"]["AvailabilityZone"] = {"Fn::Select": [i % 2, {"Fn::GetAZs": ""}]}
@@ -2064,6 +2346,55 @@ def self_test(template_path: Path) -> int:
         ("factory-sim without CALLBACK_BASE_URL (an open relay)",
          lambda d: _without_variable(d, "factory-sim", "CALLBACK_BASE_URL"),
          ["factory-sim: CALLBACK_BASE_URL (allowed callbacks)"]),
+        # Gradual deployments (issue 24).
+        ("sales-api deployed at once again (no alias, no preference)",
+         lambda d: _without_property(_without_property(d, "sales-api", "DeploymentPreference"),
+                                     "sales-api", "AutoPublishAlias"),
+         ["sales-api (HTTP API routes): AutoPublishAlias", "sales-api: DeploymentPreference.Type is a template parameter",
+          "sales-api: the HTTP API integrations call its alias", "sales-api: API Gateway may invoke its alias"]),
+        ("restock without a DeploymentPreference", lambda d: _without_property(d, "restock", "DeploymentPreference"),
+         ["restock: DeploymentPreference.Type is a template parameter", "restock: a pre-traffic hook function",
+          "restock: a rollback alarm on the new version's Errors"]),
+        ("factory-orderer's canary errors alarm watches the whole function",
+         lambda d: _canary_dimension(d, "FactoryOrdererCanaryErrorsAlarm", "ExecutedVersion", None),
+         ["factory-orderer: a rollback alarm on the new version's Errors"]),
+        ("sales-api's canary throttles alarm watches the version at create",
+         lambda d: _canary_dimension(d, "SalesApiCanaryThrottlesAlarm", "ExecutedVersion", "1"),
+         ["sales-api: a rollback alarm on the new version's Throttles"]),
+        ("restock's canary errors alarm watches another alias",
+         lambda d: _canary_dimension(d, "RestockCanaryErrorsAlarm", "Resource", {"Fn::Sub": "${RestockFunction}:prod"}),
+         ["restock: a rollback alarm on the new version's Errors"]),
+        ("the HTTP API's 5xx alarm left out of sales-api's preference",
+         lambda d: _preference_alarms(d, "sales-api", lambda alarms: [a for a in alarms if "5xx" not in json.dumps(a)]),
+         ["sales-api: a rollback alarm on the HTTP API's 5xx"]),
+        ("the factory-orders mapping calls the function, not its alias", _mapping_on_function,
+         ["FactoryOrdersEventSourceMapping: calls factory-orderer's alias"]),
+        ("updates shift all at once by default", lambda d: _with_default(d, "DeploymentPreferenceType", "AllAtOnce"),
+         ["sales-api: DeploymentPreferenceType defaults to a gradual shift (a canary)"]),
+        ("no AllAtOnce for development stacks", _without_all_at_once,
+         ["factory-orderer: DeploymentPreferenceType allows AllAtOnce"]),
+        ("the hook may invoke any function", lambda d: _hook_statement(d, "InvokeTheNewVersions", "Resource", "*"),
+         ["deploy-hook: lambda:InvokeFunction only on the new versions it probes"]),
+        ("the hook may invoke sales-api's alias (the old version too)",
+         lambda d: _hook_statement(d, "InvokeTheNewVersions", "Resource",
+                                   [{"Ref": "SalesApiFunction.Alias"}, {"Ref": "RestockFunction.Version"},
+                                    {"Ref": "FactoryOrdererFunction.Version"}]),
+         ["deploy-hook: lambda:InvokeFunction only on the new versions it probes"]),
+        ("the hook cannot report to CodeDeploy", lambda d: _hook_statement(d, "ReportToCodeDeploy", None, None),
+         ["deploy-hook: codedeploy:PutLifecycleEventHookExecutionStatus on this stack's deployment groups only"]),
+        ("the hook may report to any deployment group",
+         lambda d: _hook_statement(d, "ReportToCodeDeploy", "Resource", "*"),
+         ["deploy-hook: codedeploy:PutLifecycleEventHookExecutionStatus on this stack's deployment groups only"]),
+        ("the hook may read the database secret", _hook_reads_database_secret,
+         ["deploy-hook: reads no database or admin secret", "deploy-hook: gets no database credentials"]),
+        ("the hook may also publish stock-outs", _hook_may_publish,
+         ["deploy-hook: granted nothing but"]),
+        ("the hook probes sales-api's function instead of its new version",
+         lambda d: _with_variable(d, "deploy-hook", "SALES_API_VERSION_ARN", {"Fn::GetAtt": ["SalesApiFunction", "Arn"]}),
+         ["deploy-hook: its environment names SalesApiFunction's new version"]),
+        ("the hook named so that CodeDeploy's role may not invoke it",
+         lambda d: _with_property(d, "deploy-hook", "FunctionName", {"Fn::Sub": "${AWS::StackName}-deploy-hook"}),
+         ["deploy-hook: named CodeDeployHook_*"]),
     ]
 
     def run(path: Path, mode: list[str], extra_env: dict) -> tuple[int, list[str]]:

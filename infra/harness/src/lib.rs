@@ -11,7 +11,9 @@
 //! - feeds them the events AWS would, derived from the template: HTTP API routes
 //!   ([`apigw`]), Function URLs, SQS event source mappings ([`esm`]), schedules, CloudWatch Logs
 //!   subscriptions ([`logs`]) and the custom resources' lifecycle ([`cfn`]);
-//! - on request, Lambda's Invoke API for clients that call Lambda themselves ([`invoke_api`]).
+//! - on request, Lambda's Invoke API for clients that call Lambda themselves ([`invoke_api`]),
+//!   and CodeDeploy's side of a gradual deployment: a new version published, the pre-traffic
+//!   hook run against it and the status it reports recorded ([`hook`]).
 //!
 //! Time is compressed where AWS waits minutes (documented per option): a queue's visibility
 //! timeout can be shortened ([`Options::visibility_timeout`]), asynchronous retries wait seconds
@@ -25,6 +27,7 @@ pub mod apigw;
 pub mod aws;
 pub mod cfn;
 pub mod esm;
+pub mod hook;
 pub mod invoke_api;
 pub mod logs;
 pub mod moto;

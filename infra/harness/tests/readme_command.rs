@@ -108,7 +108,7 @@ fn the_readmes_harness_command_serves_a_sale_and_stops_on_ctrl_c() {
         text
     });
 
-    // Up: the build (seconds when up to date), moto, the TLS database, eight bootstraps and the
+    // Up: the build (seconds when up to date), moto, the TLS database, nine bootstraps and the
     // migrations; it prints the admin token and then the API's address.
     let started = Instant::now();
     let mut printed = Vec::new();

@@ -74,6 +74,13 @@ pub enum Command {
     Preflight(PreflightArgs),
     /// The database's migrations, through the deployed migrate function (--aws / --stack).
     Migrations(MigrationsArgs),
+    /// The gradual deployments of the stack's traffic functions (--stack): status, versions, and
+    /// for one that stopped, the alarm (or hook, or stop by hand) that stopped it and its rollback.
+    Deployments {
+        /// At most this many deployments per function, newest first.
+        #[arg(long, default_value_t = 5)]
+        max: usize,
+    },
     /// The pipeline's alarms.
     Alarms {
         /// Exit with status 3 when an alarm is in ALARM.

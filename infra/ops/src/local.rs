@@ -58,6 +58,12 @@ pub async fn run(cli: &Cli) -> Result<Value, Failure> {
                     .into(),
             ));
         }
+        Command::Deployments { .. } => {
+            return Err(Failure::Usage(
+                "the local stack deploys nothing gradually: `deployments` works with --stack NAME"
+                    .into(),
+            ));
+        }
         Command::Failures { .. } => {
             return Err(Failure::Usage(
                 "the local stack invokes nothing asynchronously: `failures` works with --aws \

@@ -12,7 +12,9 @@
 //! With `--stack NAME` (implies `--aws`) the queue URLs and ARNs come from the stack's outputs
 //! (`cloudformation:DescribeStacks`; a flag or its variable still overrides an output), and
 //! `alarms` shows every CloudWatch alarm of the stack with CloudWatch's own state, reason and time
-//! of the last change (`cloudformation:ListStackResources`, `cloudwatch:DescribeAlarms`).
+//! of the last change (`cloudformation:ListStackResources`, `cloudwatch:DescribeAlarms`), and
+//! `deployments` the gradual deployments of its traffic functions, with the alarm that stopped
+//! one (`codedeploy:ListDeployments`, `codedeploy:BatchGetDeployments`).
 //!
 //! Tables wrap to the terminal's width and colour states on a terminal; they are plain when
 //! stdout is not a terminal or `NO_COLOR` is set.

@@ -57,17 +57,25 @@ pub struct LogSubscription {
 
 fn logical_of(j: &Option<Json>, v: &Values) -> Option<String> {
     let s = j.as_ref().map(scalar)?;
-    // A resolved ARN/name back to its logical id.
+    // A resolved ARN/name back to its logical id; a function's alias or version
+    // (`!Ref Fn.Alias`, SAM's AutoPublishAlias) is that function: one version runs here.
     v.refs
         .iter()
         .find(|(_, val)| **val == s)
-        .map(|(k, _)| k.clone())
+        .map(|(k, _)| qualified_to_function(k).to_owned())
         .or_else(|| {
             v.attrs
                 .iter()
                 .find(|(_, val)| **val == s)
                 .map(|((k, _), _)| k.clone())
         })
+}
+
+/// `Fn.Alias` / `Fn.Version` → `Fn`; any other logical id as it is.
+fn qualified_to_function(id: &str) -> &str {
+    id.strip_suffix(".Alias")
+        .or_else(|| id.strip_suffix(".Version"))
+        .unwrap_or(id)
 }
 
 impl Template {
@@ -225,6 +233,24 @@ impl Template {
             .and_then(as_str)
             .unwrap_or_default()
             .to_owned()
+    }
+
+    /// The pre-traffic hook of a function's gradual deployment
+    /// (`DeploymentPreference.Hooks.PreTraffic`), as the logical id of that hook function.
+    pub fn pre_traffic_hook(&self, function: &str, v: &Values) -> Result<Option<String>, Error> {
+        let hook = self.prop(
+            function,
+            &["DeploymentPreference", "Hooks", "PreTraffic"],
+            v,
+        )?;
+        Ok(logical_of(&hook, v))
+    }
+
+    /// The alias SAM publishes for a function (`AutoPublishAlias`), if any.
+    pub fn alias(&self, function: &str, v: &Values) -> Result<Option<String>, Error> {
+        Ok(self
+            .prop(function, &["AutoPublishAlias"], v)?
+            .map(|j| scalar(&j)))
     }
 
     /// `logical_of` for callers outside this module.

@@ -2,7 +2,7 @@
 //! working directory, the template's stack with the case's option changes, the migrations run
 //! (the custom resource's Create), the admin token and a counting API client.
 //!
-//! One fault stack at a time: libtest runs a binary's tests in parallel, and each stack is eight
+//! One fault stack at a time: libtest runs a binary's tests in parallel, and each stack is nine
 //! bootstraps, MariaDB and moto on a shared machine; cases that measure timing (visibility
 //! timeouts, function timeouts, retries) must not slow each other down. [`start`] waits for the
 //! previous fault stack to be dropped.

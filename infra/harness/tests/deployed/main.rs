@@ -28,11 +28,14 @@
 //! - `kinesis_throttling`: per-record PutRecords throttling in `api-capture`, through
 //!   `kinesis_proxy` (a fault injector in front of moto);
 //! - `ambiguous_bootstrap`: MariaDB SIGKILLed mid flash sale under the deployed `sales-api`;
-//! - `log_levels`: capture records and metrics at every allowed `LogLevel`.
+//! - `log_levels`: capture records and metrics at every allowed `LogLevel`;
+//! - `deploy_hook`: the pre-traffic hook of a gradual deployment, against new versions of the
+//!   traffic functions (a good build passes, a build without its database fails).
 
 mod ambiguous_bootstrap;
 mod crashes;
 mod custom_resources;
+mod deploy_hook;
 mod dlq;
 mod fault_stack;
 mod killed;

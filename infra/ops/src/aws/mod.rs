@@ -1,9 +1,10 @@
 //! The commands against a deployed stack: SQS for the queues, the database for the orders,
 //! SNS for retries, Lambda for failure redrives and the migrations (through the migrate
-//! function), CloudFormation and CloudWatch for the alarms.
+//! function), CloudFormation and CloudWatch for the alarms, CodeDeploy for the deployments.
 
 mod alarms;
 mod arn;
+mod deployments;
 mod failures;
 pub(crate) mod migrations;
 pub(crate) mod preflight;
@@ -146,6 +147,20 @@ pub async fn run(cli: &Cli) -> Result<Value, Failure> {
         }
         Command::Preflight(args) => preflight::run(&sdk, args).await,
         Command::Migrations(args) => migrations::run(&sdk, &o, args).await,
+        Command::Deployments { max } => {
+            let stack = o.stack.as_deref().ok_or_else(|| {
+                Failure::Usage(
+                    "deployments needs --stack NAME (the stack's CodeDeploy application)".into(),
+                )
+            })?;
+            deployments::stack_deployments(
+                &aws_sdk_cloudformation::Client::new(&sdk),
+                &aws_sdk_codedeploy::Client::new(&sdk),
+                stack,
+                *max,
+            )
+            .await
+        }
         Command::Alarms { .. } => match &o.stack {
             Some(stack) => alarms::stack_alarms(&sdk, stack).await,
             None => alarms::conditions(&o, &sdk).await,

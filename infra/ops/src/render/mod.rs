@@ -11,9 +11,9 @@ use serde_json::Value;
 pub(crate) use table::colour;
 use table::table;
 use views::{
-    AlarmsKind, ConditionAlarm, ConditionAlarms, DlqList, DlqMessage, DlqRedrive, FailedInvocation,
-    FailuresList, FailuresRedrive, OrderRow, OrdersList, Retry, Row, SkuHistory, StackAlarm,
-    StackAlarms,
+    AlarmsKind, ConditionAlarm, ConditionAlarms, DeploymentRow, Deployments, DlqList, DlqMessage,
+    DlqRedrive, FailedInvocation, FailuresList, FailuresRedrive, OrderRow, OrdersList, Retry, Row,
+    SkuHistory, StackAlarm, StackAlarms,
 };
 
 /// The typed view of an answer.
@@ -114,6 +114,7 @@ pub fn render(command: &Command, v: &Value, colour: bool) -> Result<String, Fail
         Command::Sku { .. } => sku_history(&view(v)?),
         Command::Preflight(_) => crate::aws::preflight::render(v),
         Command::Migrations(_) => crate::aws::migrations::render(v),
+        Command::Deployments { .. } => deployments(&view(v)?, colour),
         Command::Alarms { .. } if view::<AlarmsKind>(v)?.stack.is_some() => {
             let a: StackAlarms = view(v)?;
             let mut out = format!(
@@ -137,6 +138,33 @@ pub fn render(command: &Command, v: &Value, colour: bool) -> Result<String, Fail
             out
         }
     })
+}
+
+/// `deployments`: a headline, the table (newest first per function), then what stopped each
+/// deployment that stopped and the rollback it caused.
+pub(crate) fn deployments(d: &Deployments, colour: bool) -> String {
+    let mut out = format!(
+        "stack {}: {} deployment(s), {} stopped or failed\n",
+        d.stack, d.count, d.stopped
+    );
+    if let Some(note) = &d.note {
+        out += &format!("({note})\n");
+    }
+    out += &rows::<&DeploymentRow>(d.deployments.iter().map(|x| &x.row), &[2], colour);
+    for x in &d.deployments {
+        if x.error_message.is("-") {
+            continue; // nothing went wrong (a rollback deployment says whose in WHY)
+        }
+        out += &format!(
+            "\n{} ({}): {}",
+            x.row.deployment_id, x.row.function, x.row.why
+        );
+        if !x.rollback_deployment_id.is("-") {
+            out += &format!("; rolled back by {}", x.rollback_deployment_id);
+        }
+        out += &format!("\n  CodeDeploy: {}\n", x.error_message);
+    }
+    out
 }
 
 /// `sku history`: the product and ledger lines, sales and restocks, and the recent factory

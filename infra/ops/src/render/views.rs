@@ -116,6 +116,41 @@ row!(StackAlarm {
     reason => "REASON",
 });
 
+row!(DeploymentRow {
+    function => "FUNCTION",
+    deployment_id => "DEPLOYMENT",
+    status => "STATUS",
+    config => "CONFIG",
+    versions => "VERSIONS",
+    started => "STARTED",
+    ended => "ENDED",
+    why => "WHY",
+});
+
+/// `deployments`: the stack's gradual deployments.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Deployments {
+    pub stack: Cell,
+    pub count: Cell,
+    pub stopped: Cell,
+    #[serde(deserialize_with = "or_default")]
+    pub deployments: Vec<DeploymentDetail>,
+    #[serde(deserialize_with = "present")]
+    pub note: Option<Cell>,
+}
+
+/// A deployment with what explains it: CodeDeploy's message, its rollback.
+#[derive(Debug, Default, Deserialize)]
+pub struct DeploymentDetail {
+    #[serde(flatten)]
+    pub row: DeploymentRow,
+    #[serde(default)]
+    pub error_message: Cell,
+    #[serde(default)]
+    pub rollback_deployment_id: Cell,
+}
+
 row!(ConditionAlarm {
     name => "ALARM",
     state => "STATE",
