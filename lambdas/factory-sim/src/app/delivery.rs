@@ -84,10 +84,10 @@ impl<Q: CompletionQueue> App<Q> {
 #[cfg(test)]
 mod tests {
     use crate::app::testkit::{app, sqs_event};
+    use crate::sim::{Knobs, ScheduledCompletion};
     use axum::Router;
     use axum::http::StatusCode;
     use axum::routing::post;
-    use crate::sim::{Knobs, ScheduledCompletion};
     use serde_json::json;
     use std::sync::atomic::Ordering;
 
