@@ -10,5 +10,9 @@ export PATH="$PWD/.venv/bin:$PATH"
 # The deployable bootstraps, built once as `sam build` builds them (cargo-lambda, release, the
 # default members: no SQLite adapter): the harness tests (infra/harness/tests) run exactly these.
 ./scripts/lambda-build.sh
+# The harness binary as the README's `./scripts/harness.sh` builds it (`cargo run -p lambda-harness`:
+# features resolved for that package alone), so its test (infra/harness/tests/readme_command.rs)
+# starts it instead of compiling it inside its time budget.
+cargo build --quiet -p lambda-harness
 cargo test --workspace --all-targets --no-fail-fast "$@"
 .venv/bin/python tests/template_check.py
